@@ -1,0 +1,253 @@
+"""The ``imdiffuse`` command line.
+
+Each verb is one small function registered with :func:`verb`: it receives the
+parsed arguments and a :class:`Session` (progress bars, messages, safe
+output) and does its work through the public Python API.  Heavy modules are
+imported inside the verbs, so ``imdiffuse --help`` stays fast.
+
+Exit codes: 0 success, 2 bad usage (unknown option, invalid parameter
+value), 1 failed run (unreadable file, refusal to overwrite, ...).  Errors
+are one line on stderr, no traceback (set ``IMDIFFUSE_DEBUG=1`` to see it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from pathlib import Path
+
+__all__ = ["main", "verb", "VERBS"]
+
+#: name -> (function, help text, argument specs)
+VERBS: dict = {}
+
+
+class UsageError(ValueError):
+    """A bad command-line value found after parsing (exit code 2)."""
+
+
+def verb(name: str, help: str, *arguments, io: bool = True):
+    """Register ``func(args, session)`` as the verb ``name``.
+
+    ``arguments`` are ``(flags, kwargs)`` pairs for ``add_argument``.  With
+    ``io=True`` the verb also gets an INPUT file and ``-o/--output``.
+    """
+
+    def register(func):
+        VERBS[name] = (func, help, arguments, io)
+        return func
+
+    return register
+
+
+def arg(*flags, **kwargs):
+    return flags, kwargs
+
+
+# ---------------------------------------------------------------- session --
+
+
+class Session:
+    """What verbs share: quiet flag, progress bars and safe output."""
+
+    def __init__(self, args):
+        self.quiet = getattr(args, "quiet", False)
+        self.overwrite = getattr(args, "overwrite", False)
+
+    def say(self, message: str) -> None:
+        if not self.quiet:
+            print(message)
+
+    def progress(self, total: float, desc: str):
+        """A ``callback(done)`` that drives a tqdm bar on stderr (TTY only, after 1 s)."""
+        if self.quiet or not sys.stderr.isatty():
+            return None
+        from tqdm import tqdm
+
+        bar = tqdm(total=float(total), desc=desc, file=sys.stderr, delay=1.0, leave=False,
+                   bar_format="{l_bar}{bar}| {elapsed}<{remaining}")
+
+        def callback(done):
+            bar.n = min(float(done), bar.total)
+            bar.refresh()
+            if done >= total:
+                bar.close()
+
+        return callback
+
+    def check_output(self, output, inputs=()) -> Path:
+        """Refuse, before any work, to write over an existing file or an input."""
+        out = Path(output)
+        for inp in inputs:
+            if Path(inp).exists() and out.exists() and out.resolve() == Path(inp).resolve():
+                if not self.overwrite:
+                    raise FileExistsError(f"output {out} is the input file; choose another -o (or pass --overwrite)")
+        if out.exists() and not self.overwrite:
+            raise FileExistsError(f"output {out} exists; pass --overwrite to replace it")
+        if not out.parent.exists():
+            raise FileNotFoundError(f"output folder {out.parent} does not exist")
+        return out
+
+    def write(self, path, array, *, like=None, dtype="input"):
+        from . import io
+
+        if dtype == "input":
+            dtype = like.data.dtype if like is not None and like.data.dtype.kind in "iu" else None
+            if Path(path).suffix.lower() == ".png" and dtype not in (None, "uint8", "uint16"):
+                dtype = None  # PNG holds uint8/uint16 only: io's automatic rule picks one or refuses
+        written = io.write(path, array, like=like, dtype=dtype, overwrite=self.overwrite,
+                           spacing=None if like is None else like.spacing,
+                           channel_axis=None if like is None else like.channel_axis)
+        self.say(f"wrote {written}")
+        return written
+
+
+# ------------------------------------------------------------------ verbs --
+
+DTYPES = ("input", "float32", "float64", "uint8", "uint16", "int16")
+_dtype_arg = arg("--dtype", choices=DTYPES, default="input",
+                 help="output data type: 'input' (default) rounds and clips float results to an integer "
+                      "input's type; a float type keeps the full result")
+
+
+def _positive_float(name):
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+        if not (value >= 0 and value < float("inf")):
+            raise argparse.ArgumentTypeError(f"{name} must be a finite number >= 0, got {text!r}")
+        return value
+
+    return parse
+
+
+@verb("smooth", "linear (heat-equation) smoothing: a Gaussian of sigma = sqrt(2 t)",
+      arg("--t", type=_positive_float("--t"), required=True,
+          help="diffusion time in physical units squared (sigma = sqrt(2 t))"),
+      arg("--scheme", choices=("auto", "exact", "explicit", "fed", "aos"), default="auto",
+          help="time stepping (default auto = exact Gaussian)"),
+      _dtype_arg)
+def _smooth(args, session):
+    from . import io
+    from .linear import heat
+
+    session.check_output(args.output, [args.input])
+    img = io.read(args.input)
+    out = heat(img.data, args.t, scheme=args.scheme, spacing=img.spacing, channel_axis=img.channel_axis,
+               callback=session.progress(args.t, "smooth"))
+    session.write(args.output, out, like=img, dtype=args.dtype)
+
+
+@verb("info", "print shape, dtype, spacing and value range of an image or volume file", io=False)
+def _info(args, session):
+    import numpy as np
+
+    from . import io
+
+    img = io.read(args.input)
+    data = np.asarray(img.data)
+    finite = data[np.isfinite(data)] if data.dtype.kind == "f" else data
+    rng = (f"{finite.min():g} .. {finite.max():g}" if finite.size else "no finite values")
+    print(f"file:         {args.input}")
+    print(f"format:       {img.format}")
+    print(f"shape:        {data.shape}")
+    print(f"dtype:        {data.dtype}")
+    print(f"channel axis: {img.channel_axis}")
+    print(f"spacing:      {tuple(round(float(s), 6) for s in img.spacing)}")
+    print(f"range:        {rng}")
+    if finite.size:
+        print(f"mean:         {float(finite.mean()):g}")
+
+
+@verb("demo", "run imdiffuse on the bundled samples and write before/after PNGs", io=False)
+def _demo(args, session):
+    from .demo import run_demo
+
+    run_demo(Path(args.output), session)
+
+
+# ------------------------------------------------------------------- main --
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("imdiffuse")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+class _VersionAction(argparse.Action):
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"imdiffuse {_version()}")
+        parser.exit()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="imdiffuse",
+        description="PDE-based diffusion for images and volumes (PNG, TIFF, NIfTI, DICOM series, NRRD).",
+        epilog="Run 'imdiffuse VERB --help' for the options of one verb.",
+    )
+    parser.add_argument("--version", action=_VersionAction)
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for name, (_, help_text, arguments, has_io) in VERBS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == "demo":
+            p.add_argument("-o", "--output", default="imdiffuse-demo", metavar="DIR",
+                           help="folder for the PNGs (default: ./imdiffuse-demo)")
+        elif has_io:
+            p.add_argument("input", metavar="INPUT", help="input image/volume file (or DICOM folder)")
+            p.add_argument("-o", "--output", required=True, metavar="OUTPUT",
+                           help="output file; its extension picks the format")
+        else:
+            p.add_argument("input", metavar="INPUT", help="image/volume file (or DICOM folder)")
+        for flags, kwargs in arguments:
+            p.add_argument(*flags, **kwargs)
+        if has_io or name == "demo":
+            p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+        p.add_argument("-q", "--quiet", action="store_true", help="no messages, no progress bar")
+    return parser
+
+
+def _on_sigterm(signum, frame):  # let `finally` blocks remove temporary files
+    raise SystemExit(128 + signum)
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``imdiffuse`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits with 2 on bad usage
+    func = VERBS[args.verb][0]
+    try:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not in the main thread
+        pass
+    try:
+        func(args, Session(args))
+    except KeyboardInterrupt:
+        print("imdiffuse: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError) as exc:
+        if os.environ.get("IMDIFFUSE_DEBUG"):
+            raise
+        print(f"imdiffuse {args.verb}: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a failed run: one line, no traceback
+        if os.environ.get("IMDIFFUSE_DEBUG"):
+            raise
+        print(f"imdiffuse {args.verb}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
