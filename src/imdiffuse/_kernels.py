@@ -92,15 +92,21 @@ def scalar_step(u, g, out, tau, ih):
 
 
 @jit
-def _face(g, a, i, b, s):
-    """Implicit coupling weight s * (g_i + g_{i+1}) / 2 across face i+1/2."""
+def _face(g, a, i, b, s, face):
+    """Implicit coupling weight across face i+1/2: s * g_face.
+
+    g_face is 1 (``g is None``), ``g[a, i, b]`` (``face``: g given per face)
+    or ``(g_i + g_{i+1}) / 2`` (g given per voxel).
+    """
     if g is None:
         return s
+    if face:
+        return s * g[a, i, b]
     return s * 0.5 * (g[a, i, b] + g[a, i + 1, b])
 
 
 @jit(parallel=True)
-def tridiagonal_axis(u, g, out, cp, dp, s, weight, accumulate, block):
+def tridiagonal_axis(u, g, face, out, cp, dp, s, weight, accumulate, block):
     """Solve ``(I - s A(g)) v = u`` along axis 1 and add ``weight * v`` to out.
 
     ``A(g)`` is the 1-D reflecting-boundary diffusion matrix with face
@@ -121,6 +127,8 @@ def tridiagonal_axis(u, g, out, cp, dp, s, weight, accumulate, block):
         Right-hand side; the solve runs along axis 1 for every (a, b).
     g : (Ag, N, B) float array or None
         Diffusivity shared by the A // Ag channel blocks (a -> a % Ag).
+    face : bool
+        ``g[a, i, b]`` is the diffusivity of face i+1/2 (else: of voxel i).
     out : (A, N, B)
         ``out = weight * v`` (accumulate False) or ``out += weight * v``.
     cp, dp : (A, N, B)
@@ -146,21 +154,21 @@ def tridiagonal_axis(u, g, out, cp, dp, s, weight, accumulate, block):
             continue
         # forward sweep; right-hand side s A u = w-(u[i-1] - u[i]) + w+(u[i+1] - u[i])
         for b in range(b0, b1):
-            wp = _face(g, ag, 0, b, s)
+            wp = _face(g, ag, 0, b, s, face)
             diag = 1.0 + wp
             cp[a, 0, b] = -wp / diag
             dp[a, 0, b] = wp * (u[a, 1, b] - u[a, 0, b]) / diag
         for i in range(1, N - 1):
             for b in range(b0, b1):
-                wm = _face(g, ag, i - 1, b, s)
-                wp = _face(g, ag, i, b, s)
+                wm = _face(g, ag, i - 1, b, s, face)
+                wp = _face(g, ag, i, b, s, face)
                 ui = u[a, i, b]
                 rhs = wm * (u[a, i - 1, b] - ui) + wp * (u[a, i + 1, b] - ui)
                 denom = 1.0 + wm + wp + wm * cp[a, i - 1, b]
                 cp[a, i, b] = -wp / denom
                 dp[a, i, b] = (rhs + wm * dp[a, i - 1, b]) / denom
         for b in range(b0, b1):
-            wm = _face(g, ag, N - 2, b, s)
+            wm = _face(g, ag, N - 2, b, s, face)
             rhs = wm * (u[a, N - 2, b] - u[a, N - 1, b])
             denom = 1.0 + wm + wm * cp[a, N - 2, b]
             dp[a, N - 1, b] = (rhs + wm * dp[a, N - 2, b]) / denom
@@ -179,3 +187,174 @@ def tridiagonal_axis(u, g, out, cp, dp, s, weight, accumulate, block):
 def typed(value, dtype) -> np.generic:
     """A scalar in the kernels' float dtype (avoids float64 promotion in float32 loops)."""
     return np.dtype(dtype).type(value)
+
+
+# ------------------------------------------------------------------------
+# Nonlinear scalar diffusion with face diffusivities (Perona-Malik, TV)
+# ------------------------------------------------------------------------
+#
+# The diffusivity of the face between voxels i and j is g(s) with
+# s = sum_c (v_c[j] - v_c[i])**2 / h**2, the squared directional derivative
+# of the image v the coefficients are computed from (u itself, or its
+# Gaussian-smoothed version), summed over channels (joint diffusion).  This
+# is Perona & Malik's own discretisation (1990, eq. 8), also MedPy's.  Each
+# face's g is computed once per step into short line buffers, so a step
+# reads u (and v) and writes out: memory traffic close to a copy.
+
+WEICKERT_C4 = 3.31488
+
+
+@jit
+def apply_diffusivity(buf, n, kind, lam):
+    """buf[:n] = g(buf[:n]) in place; one loop per kind so each vectorises.
+
+    kind: 0 exponential, 1 rational, 2 charbonnier, 3 tukey, 4 weickert,
+    5 normalised TV ``eps / sqrt(eps**2 + s)``; ``lam`` is kappa**2 (eps**2 for TV).
+    """
+    if kind == 1:
+        for i in range(n):
+            buf[i] = lam / (lam + buf[i])
+    elif kind == 0:
+        for i in range(n):
+            buf[i] = np.exp(-buf[i] / lam)
+    elif kind == 2 or kind == 5:
+        for i in range(n):
+            buf[i] = np.sqrt(lam / (lam + buf[i]))
+    elif kind == 3:
+        two = lam + lam
+        for i in range(n):
+            s = buf[i]
+            r = (two - s) / two
+            buf[i] = r * r if s < two else 0.0
+    else:
+        for i in range(n):
+            r = buf[i] / lam
+            if r > 0:
+                r2 = r * r
+                buf[i] = 1.0 - np.exp(-WEICKERT_C4 / (r2 * r2))
+            else:
+                buf[i] = 1.0
+
+
+@jit
+def _faces_x(v, z, y, gx, ihx, kind, lam):
+    """gx[x] = g of the face (x, x+1) on line (z, y), x = 0..X-2."""
+    C, X = v.shape[0], v.shape[3]
+    for x in range(X - 1):
+        gx[x] = 0.0
+    for c in range(C):
+        for x in range(X - 1):
+            d = v[c, z, y, x + 1] - v[c, z, y, x]
+            gx[x] += d * d
+    for x in range(X - 1):
+        gx[x] *= ihx
+    apply_diffusivity(gx, X - 1, kind, lam)
+
+
+@jit
+def _faces_across(v, z0, y0, z1, y1, gl, ih, kind, lam):
+    """gl[x] = g of the faces between lines (z0, y0) and (z1, y1)."""
+    C, X = v.shape[0], v.shape[3]
+    for x in range(X):
+        gl[x] = 0.0
+    for c in range(C):
+        for x in range(X):
+            d = v[c, z1, y1, x] - v[c, z0, y0, x]
+            gl[x] += d * d
+    for x in range(X):
+        gl[x] *= ih
+    apply_diffusivity(gl, X, kind, lam)
+
+
+@jit(parallel=True)
+def face_step(u, v, out, tau, ih, kind, lam, rows):
+    """One explicit step ``out = u + tau * div(g grad u)`` with face diffusivities.
+
+    Parameters
+    ----------
+    u, out : (C, Z, Y, X) float arrays (distinct buffers)
+    v : (C, Z, Y, X) the image g is computed from (may be ``u`` itself)
+    tau : step size (scalar of u's dtype); ih : (3,) 1/h**2 for Z, Y, X
+    kind, lam : diffusivity code and kappa**2 (see apply_diffusivity)
+    rows : rows per parallel job (the north faces of a job's first row
+        are recomputed, later rows reuse the previous row's south faces)
+    """
+    C, Z, Y, X = u.shape
+    nby = (Y + rows - 1) // rows
+    for job in numba.prange(Z * nby):
+        z = job // nby
+        y0 = (job - z * nby) * rows
+        y1 = min(Y, y0 + rows)
+        zm = z - 1 if z > 0 else 0
+        zp = z + 1 if z < Z - 1 else Z - 1
+        gx = np.zeros(X, dtype=u.dtype)
+        gn = np.zeros(X, dtype=u.dtype)
+        gs = np.zeros(X, dtype=u.dtype)
+        gb = np.zeros(X, dtype=u.dtype)
+        gf = np.zeros(X, dtype=u.dtype)
+        if y0 > 0:
+            _faces_across(v, z, y0 - 1, z, y0, gn, ih[1], kind, lam)
+        for y in range(y0, y1):
+            ym = y - 1 if y > 0 else 0
+            yp = y + 1 if y < Y - 1 else Y - 1
+            if y < Y - 1:
+                _faces_across(v, z, y, z, y + 1, gs, ih[1], kind, lam)
+            if X > 1:
+                _faces_x(v, z, y, gx, ih[2], kind, lam)
+            if Z > 1:
+                if z > 0:
+                    _faces_across(v, zm, y, z, y, gb, ih[0], kind, lam)
+                if z < Z - 1:
+                    _faces_across(v, z, y, zp, y, gf, ih[0], kind, lam)
+            for c in range(C):
+                # x = 0 and x = X - 1 clamp; the interior loop vectorises
+                _face_update(u, out, c, z, y, 0, zm, zp, ym, yp, X, gx, gn, gs, gb, gf, tau, ih)
+                for x in range(1, X - 1):
+                    uc = u[c, z, y, x]
+                    acc = ih[2] * (gx[x] * (u[c, z, y, x + 1] - uc) - gx[x - 1] * (uc - u[c, z, y, x - 1]))
+                    acc += ih[1] * (gs[x] * (u[c, z, yp, x] - uc) - gn[x] * (uc - u[c, z, ym, x]))
+                    acc += ih[0] * (gf[x] * (u[c, zp, y, x] - uc) - gb[x] * (uc - u[c, zm, y, x]))
+                    out[c, z, y, x] = uc + tau * acc
+                if X > 1:
+                    _face_update(u, out, c, z, y, X - 1, zm, zp, ym, yp, X, gx, gn, gs, gb, gf, tau, ih)
+            gn, gs = gs, gn
+
+
+@jit
+def _face_update(u, out, c, z, y, x, zm, zp, ym, yp, X, gx, gn, gs, gb, gf, tau, ih):
+    """The update of one voxel at the ends of a line (clamped x neighbours)."""
+    uc = u[c, z, y, x]
+    acc = 0.0 * uc
+    if x < X - 1:
+        acc += ih[2] * gx[x] * (u[c, z, y, x + 1] - uc)
+    if x > 0:
+        acc -= ih[2] * gx[x - 1] * (uc - u[c, z, y, x - 1])
+    acc += ih[1] * (gs[x] * (u[c, z, yp, x] - uc) - gn[x] * (uc - u[c, z, ym, x]))
+    acc += ih[0] * (gf[x] * (u[c, zp, y, x] - uc) - gb[x] * (uc - u[c, zm, y, x]))
+    out[c, z, y, x] = uc + tau * acc
+
+
+@jit(parallel=True)
+def face_diffusivities(v, gface, axis, ih, kind, lam):
+    """gface[i] = g of the face (i, i+1) along canonical spatial ``axis`` (0=Z, 1=Y, 2=X).
+
+    The entry at the last index along ``axis`` is set to 0 (no face).
+    """
+    C, Z, Y, X = v.shape
+    for line in numba.prange(Z * Y):
+        z = line // Y
+        y = line - z * Y
+        if axis == 2:
+            if X > 1:
+                _faces_x(v, z, y, gface[z, y], ih, kind, lam)
+            gface[z, y, X - 1] = 0.0
+        elif axis == 1:
+            if y < Y - 1:
+                _faces_across(v, z, y, z, y + 1, gface[z, y], ih, kind, lam)
+            else:
+                gface[z, y, :] = 0.0
+        else:
+            if z < Z - 1:
+                _faces_across(v, z, y, z + 1, y, gface[z, y], ih, kind, lam)
+            else:
+                gface[z, y, :] = 0.0

@@ -4,20 +4,26 @@ A *model* says what the diffusion is; a *scheme* says how to step it in time.
 Models hand the schemes an operator object with this small interface
 (:class:`DiffusionOperator`):
 
-``update(u)``
+``update(u, frozen=False)``
     recompute the coefficients (diffusivity, diffusion tensor) from the
     current image ``u``; a no-op for linear diffusion.  Schemes call it once
     per explicit step, once per FED cycle and once per AOS step (the
     coefficients are frozen inside a cycle/step, as in the papers below).
+    ``frozen=True`` (FED) warns that ``u``'s buffer will be overwritten while
+    the coefficients are still in use, so an operator that would keep a
+    reference to ``u`` must copy it.
 ``step(u, out, tau)``
     one explicit Euler step ``out = u + tau * L(u)`` with the current
     coefficients.
 ``limit()``
     the largest explicit step that is stable (and keeps the maximum
     principle) for the current coefficients.
-``diffusivity``
-    for scalar models only: the current diffusivity field ``g`` (or None for
-    g = 1), which AOS needs; tensor models set ``scalar = False``.
+``coupling(axis)``
+    for scalar models only (``scalar = True``): the diffusivities AOS needs
+    along one axis, ``(g, per_face)`` with ``g`` an array of the spatial
+    shape (or None for g = 1) holding either voxel values (face value = mean
+    of the two voxels) or, with ``per_face``, the value of face i+1/2 at
+    index i.  Tensor models set ``scalar = False``.
 
 The three schemes are registered by name in :data:`SCHEMES` so that the
 public functions and the CLI look them up from a string.
@@ -78,14 +84,15 @@ AOS_MIN_STEPS = 8
 class DiffusionOperator(Protocol):
     grid: Grid
     scalar: bool
-    diffusivity: np.ndarray | None
     max_cycle_time: float
 
-    def update(self, u: np.ndarray) -> None: ...
+    def update(self, u: np.ndarray, frozen: bool = False) -> None: ...
 
     def step(self, u: np.ndarray, out: np.ndarray, tau: float) -> None: ...
 
     def limit(self) -> float: ...
+
+    def coupling(self, axis: int) -> tuple: ...
 
 
 class ScalarDiffusion:
@@ -115,7 +122,7 @@ class ScalarDiffusion:
             self.diffusivity = np.empty(grid.canonical_shape[1:], dtype=grid.dtype)
         self._ih = grid.inv_h2()
 
-    def update(self, u):
+    def update(self, u, frozen=False):
         if self._compute is not None:
             self._compute(u, self.diffusivity)
 
@@ -126,6 +133,10 @@ class ScalarDiffusion:
 
     def limit(self):
         return self.grid.explicit_limit()
+
+    def coupling(self, axis):
+        """AOS coupling along canonical ``axis``: (diffusivity array or None, per-face?)."""
+        return self.diffusivity, False
 
 
 def _steps(t: float, tau_max: float, n_steps: int | None, scheme: str) -> list[float]:
@@ -280,7 +291,7 @@ def fed(op: DiffusionOperator, u: np.ndarray, t: float, *, n_steps: int | None =
     out = np.empty_like(u)
     done = 0.0
     for _ in range(cycles):
-        op.update(u)
+        op.update(u, frozen=True)  # u's buffer is reused within the cycle
         tau_max = op.limit()
         if not math.isfinite(tau_max):  # nothing can diffuse (single voxel)
             break
@@ -323,19 +334,18 @@ def aos(op: DiffusionOperator, u: np.ndarray, t: float, *, n_steps: int | None =
     dp = np.empty_like(u)
     C = u.shape[0]
     spacing = grid.canonical_spacing
-    # float64 weight: float32(1/3) * 3 != 1 would bias the mean by 3e-8 per step
     weight = 1.0 / m
     done = 0.0
     for _ in range(n_steps):
         op.update(u)
-        g = op.diffusivity
         for k, ax in enumerate(axes):
             n = u.shape[ax + 1]
             shape3 = (C * math.prod(u.shape[1 : ax + 1]), n, math.prod(u.shape[ax + 2 :]))
+            g, face = op.coupling(ax)
             g3 = None if g is None else g.reshape((math.prod(g.shape[:ax]), n, math.prod(g.shape[ax + 1 :])))
             s = _kernels.typed(m * tau / spacing[ax] ** 2, u.dtype)
             _kernels.tridiagonal_axis(
-                u.reshape(shape3), g3, out.reshape(shape3), cp.reshape(shape3), dp.reshape(shape3),
+                u.reshape(shape3), g3, face, out.reshape(shape3), cp.reshape(shape3), dp.reshape(shape3),
                 s, weight, k > 0, 64 if shape3[2] > 1 else 1,
             )
         u, out = out, u
