@@ -138,3 +138,26 @@ def test_main_in_process_returns_codes(tmp_path, capsys):
 
 def test_verbs_registered_as_small_functions():
     assert {"smooth", "info", "demo"} <= set(cli.VERBS)
+
+
+def test_denoise_verb(tmp_path, ct_file):
+    src = imd.io.read(ct_file)
+    noisy = (src.data + np.random.default_rng(0).normal(0, 40, src.data.shape)).astype(np.float32)
+    noisy_path = tmp_path / "noisy.nii.gz"
+    imd.io.write(noisy_path, noisy, like=src)
+    out = tmp_path / "clean.nii.gz"
+    code, stdout, err = run("denoise", noisy_path, "-o", out)
+    assert code == 0, err
+    assert "estimated noise sigma" in stdout
+    res = imd.io.read(out).data
+    assert res.dtype == np.float32 and res.shape == noisy.shape
+    clean = src.data.astype(np.float32)
+    assert np.abs(res - clean).mean() < 0.6 * np.abs(noisy - clean).mean()
+    for method in ("tv", "heat", "perona_malik"):
+        o = tmp_path / f"{method}.nii.gz"
+        assert run("denoise", noisy_path, "-o", o, "--method", method, "--sigma", "40", "-q")[0] == 0
+    assert run("denoise", noisy_path, "-o", tmp_path / "k.nii.gz", "--kappa", "30", "--t", "3")[0] == 0
+    code, _, err = run("denoise", noisy_path, "-o", tmp_path / "x.nii.gz", "--method", "tv", "--kappa", "3")
+    assert code == 2 and "kappa applies to method='perona_malik'" in err
+    code, _, err = run("denoise", noisy_path, "-o", tmp_path / "y.nii.gz", "--sigma", "0")
+    assert code == 2 and "--sigma must be > 0" in err

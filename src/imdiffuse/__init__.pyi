@@ -1,7 +1,8 @@
 # Public API of imdiffuse: re-exports only (loaded lazily, see __init__.py).
 from . import data, io, schemes
+from .denoise import denoise, estimate_noise
 from .diffusivity import estimate_kappa
 from .linear import heat
-from .nonlinear import perona_malik
+from .nonlinear import perona_malik, tv_flow
 
-__all__ = ["heat", "perona_malik", "estimate_kappa", "io", "data", "schemes"]
+__all__ = ["heat", "perona_malik", "tv_flow", "estimate_kappa", "denoise", "estimate_noise", "io", "data", "schemes"]

@@ -205,30 +205,34 @@ WEICKERT_C4 = 3.31488
 
 
 @jit
-def apply_diffusivity(buf, n, kind, lam):
-    """buf[:n] = g(buf[:n]) in place; one loop per kind so each vectorises.
+def apply_diffusivity(buf, n, kind, lam, scale=1.0):
+    """buf[:n] = g(scale * buf[:n]) in place; one loop per kind so each vectorises.
 
     kind: 0 exponential, 1 rational, 2 charbonnier, 3 tukey, 4 weickert,
-    5 normalised TV ``eps / sqrt(eps**2 + s)``; ``lam`` is kappa**2 (eps**2 for TV).
+    5 TV ``1 / sqrt(eps**2 + s)``; ``lam`` is kappa**2 (eps**2 for TV).
+    ``scale`` (1/h**2) turns squared differences into squared derivatives.
     """
     if kind == 1:
         for i in range(n):
-            buf[i] = lam / (lam + buf[i])
+            buf[i] = lam / (lam + scale * buf[i])
     elif kind == 0:
         for i in range(n):
-            buf[i] = np.exp(-buf[i] / lam)
-    elif kind == 2 or kind == 5:
+            buf[i] = np.exp(-(scale * buf[i]) / lam)
+    elif kind == 2:
         for i in range(n):
-            buf[i] = np.sqrt(lam / (lam + buf[i]))
+            buf[i] = np.sqrt(lam / (lam + scale * buf[i]))
+    elif kind == 5:
+        for i in range(n):
+            buf[i] = 1.0 / np.sqrt(lam + scale * buf[i])
     elif kind == 3:
         two = lam + lam
         for i in range(n):
-            s = buf[i]
+            s = scale * buf[i]
             r = (two - s) / two
             buf[i] = r * r if s < two else 0.0
     else:
         for i in range(n):
-            r = buf[i] / lam
+            r = scale * buf[i] / lam
             if r > 0:
                 r2 = r * r
                 buf[i] = 1.0 - np.exp(-WEICKERT_C4 / (r2 * r2))
@@ -241,14 +245,13 @@ def _faces_x(v, z, y, gx, ihx, kind, lam):
     """gx[x] = g of the face (x, x+1) on line (z, y), x = 0..X-2."""
     C, X = v.shape[0], v.shape[3]
     for x in range(X - 1):
-        gx[x] = 0.0
-    for c in range(C):
+        d = v[0, z, y, x + 1] - v[0, z, y, x]
+        gx[x] = d * d
+    for c in range(1, C):
         for x in range(X - 1):
             d = v[c, z, y, x + 1] - v[c, z, y, x]
             gx[x] += d * d
-    for x in range(X - 1):
-        gx[x] *= ihx
-    apply_diffusivity(gx, X - 1, kind, lam)
+    apply_diffusivity(gx, X - 1, kind, lam, ihx)
 
 
 @jit
@@ -256,14 +259,13 @@ def _faces_across(v, z0, y0, z1, y1, gl, ih, kind, lam):
     """gl[x] = g of the faces between lines (z0, y0) and (z1, y1)."""
     C, X = v.shape[0], v.shape[3]
     for x in range(X):
-        gl[x] = 0.0
-    for c in range(C):
+        d = v[0, z1, y1, x] - v[0, z0, y0, x]
+        gl[x] = d * d
+    for c in range(1, C):
         for x in range(X):
             d = v[c, z1, y1, x] - v[c, z0, y0, x]
             gl[x] += d * d
-    for x in range(X):
-        gl[x] *= ih
-    apply_diffusivity(gl, X, kind, lam)
+    apply_diffusivity(gl, X, kind, lam, ih)
 
 
 @jit(parallel=True)
@@ -358,3 +360,38 @@ def face_diffusivities(v, gface, axis, ih, kind, lam):
                 _faces_across(v, z, y, z + 1, y, gface[z, y], ih, kind, lam)
             else:
                 gface[z, y, :] = 0.0
+
+
+@jit(parallel=True)
+def pixel_diffusivity(v, g, ih4, kind, lam):
+    """g = g(|grad v|**2) per voxel, central differences, channels summed.
+
+    ``ih4`` holds 1/(4 h**2) per canonical axis (0 on unused axes); at the
+    border the clamped neighbour makes the difference one-sided and halved,
+    which is the central difference of the reflected (Neumann) image.
+    """
+    C, Z, Y, X = v.shape
+    for line in numba.prange(Z * Y):
+        z = line // Y
+        y = line - z * Y
+        zm = z - 1 if z > 0 else 0
+        zp = z + 1 if z < Z - 1 else Z - 1
+        ym = y - 1 if y > 0 else 0
+        yp = y + 1 if y < Y - 1 else Y - 1
+        row = g[z, y]
+        for x in range(X):
+            row[x] = 0.0
+        for c in range(C):
+            if X > 1:
+                d = v[c, z, y, 1] - v[c, z, y, 0]
+                row[0] += ih4[2] * d * d
+                d = v[c, z, y, X - 1] - v[c, z, y, X - 2]
+                row[X - 1] += ih4[2] * d * d
+            for x in range(1, X - 1):
+                d = v[c, z, y, x + 1] - v[c, z, y, x - 1]
+                row[x] += ih4[2] * d * d
+            for x in range(X):
+                dy = v[c, z, yp, x] - v[c, z, ym, x]
+                dz = v[c, zp, y, x] - v[c, zm, y, x]
+                row[x] += ih4[1] * dy * dy + ih4[0] * dz * dz
+        apply_diffusivity(row, X, kind, lam)

@@ -142,6 +142,43 @@ def _smooth(args, session):
     session.write(args.output, out, like=img, dtype=args.dtype)
 
 
+def _positive_or_none(name):
+    parse = _positive_float(name)
+
+    def check(text):
+        value = parse(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{name} must be > 0, got {text!r}")
+        return value
+
+    return check
+
+
+@verb("denoise", "blind denoising by diffusion: noise level estimated, parameters chosen",
+      arg("--method", choices=("auto", "perona_malik", "tv", "heat"), default="auto",
+          help="diffusion model (default auto = Perona-Malik)"),
+      arg("--sigma", type=_positive_or_none("--sigma"), default=None,
+          help="noise standard deviation in the image's units (default: estimated)"),
+      arg("--t", type=_positive_float("--t"), default=None, help="override the stopping time"),
+      arg("--kappa", type=_positive_or_none("--kappa"), default=None,
+          help="override Perona-Malik's contrast parameter (intensity per unit length)"),
+      _dtype_arg)
+def _denoise(args, session):
+    from . import io
+    from .denoise import denoise, estimate_noise
+
+    session.check_output(args.output, [args.input])
+    img = io.read(args.input)
+    if args.sigma is None:
+        sigma = estimate_noise(img.data, channel_axis=img.channel_axis)
+        session.say(f"estimated noise sigma: {sigma:.4g}")
+    else:
+        sigma = args.sigma
+    out = denoise(img.data, method=args.method, sigma=sigma if sigma > 0 else None, spacing=img.spacing,
+                  channel_axis=img.channel_axis, t=args.t, kappa=args.kappa)
+    session.write(args.output, out, like=img, dtype=args.dtype)
+
+
 @verb("info", "print shape, dtype, spacing and value range of an image or volume file", io=False)
 def _info(args, session):
     import numpy as np

@@ -1,4 +1,4 @@
-"""Nonlinear (scalar) diffusion: Perona-Malik."""
+"""Nonlinear (scalar) diffusion: Perona-Malik and total-variation flow."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 
 from ._grid import prepare
 from ._validate import check_int, check_option, check_positive, check_time
-from .diffusivity import DIFFUSIVITIES, gradient_scale
+from .diffusivity import DIFFUSIVITIES, TV_CODE, gradient_scale
 
-__all__ = ["perona_malik"]
+__all__ = ["perona_malik", "tv_flow"]
 
 PM_SCHEMES = ("auto", "explicit", "fed", "aos")
 
@@ -199,5 +199,104 @@ def perona_malik(image, t, *, kappa="auto", diffusivity="rational", sigma=0.0, s
     op = FaceDiffusion(grid, DIFFUSIVITIES[diffusivity], kappa * kappa, sigma)
     from .schemes import integrate
 
+    u = integrate(op, u, t, scheme, n_steps=n_steps, callback=callback)
+    return grid.from_canonical(u)
+
+
+TV_SCHEMES = PM_SCHEMES
+
+#: epsilon="auto": this fraction of the image's robust gradient scale
+TV_EPSILON_FRACTION = 0.1
+
+
+def tv_flow(image, t, *, epsilon="auto", scheme="auto", spacing=None, channel_axis=None, n_steps=None,
+            callback=None):
+    """Total-variation flow ``u_t = div(grad u / sqrt(eps**2 + |grad u|**2))``.
+
+    The steepest descent of the (regularised) total variation: flat regions
+    stay flat, edges are kept, and small structures lose contrast at a rate
+    inversely proportional to their size; the limit ``eps -> 0`` is the TV
+    flow of Andreu, Ballester, Caselles & Mazon.  Unlike the heat equation,
+    its time ``t`` is in intensity x length (the flow moves intensities by
+    about ``t x curvature``).
+
+    Parameters
+    ----------
+    image : (M, N[, P][, C]) array_like
+        2-D or 3-D image; colour/vector images need ``channel_axis`` and are
+        diffused jointly (vectorial TV: one diffusivity from all channels).
+    t : float
+        Stopping time >= 0, in intensity x (physical unit).
+    epsilon : float or "auto", optional
+        Regularisation in intensity per unit length (like ``|grad u|``).
+        ``"auto"``: 0.1 x the image's robust gradient scale
+        (:func:`imdiffuse.diffusivity.estimate_kappa`).  The diffusivity is
+        at most ``1/eps``, so the explicit step limit shrinks like eps; the
+        schemes adapt their steps, so any eps > 0 is stable.
+    scheme : {"auto", "explicit", "fed", "aos"}, optional
+        ``"auto"`` is FED (cycle length limited as for Perona-Malik).
+    spacing, channel_axis, n_steps, callback
+        As for :func:`perona_malik`.
+
+    Returns
+    -------
+    out : ndarray
+        Same shape as ``image``; float64 for float64 input, else float32.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As for :func:`perona_malik`; ``epsilon <= 0``.
+
+    Notes
+    -----
+    The diffusivity ``1 / sqrt(eps**2 + |grad u|**2)`` is computed per voxel
+    from central differences (rotation-invariant gradient magnitude); face
+    values are the mean of the two voxels.  Explicit steps obey
+    ``tau <= eps / (2 sum_i h_i**-2)``, which keeps the maximum principle;
+    AOS is stable for any step.
+
+    References
+    ----------
+    .. [1] L. I. Rudin, S. Osher, E. Fatemi, "Nonlinear total variation based
+       noise removal algorithms", Physica D 60:259-268, 1992.
+       :doi:`10.1016/0167-2789(92)90242-F`
+    .. [2] F. Andreu, C. Ballester, V. Caselles, J. M. Mazon, "Minimizing
+       total variation flow", Differential and Integral Equations
+       14(3):321-360, 2001.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import imdiffuse as imd
+    >>> rng = np.random.default_rng(1)
+    >>> clean = np.zeros((64, 64)); clean[16:48, 16:48] = 100.0
+    >>> noisy = clean + rng.normal(0, 10, clean.shape)
+    >>> u = imd.tv_flow(noisy, t=15)
+    >>> bool(np.abs(u - clean).mean() < 0.5 * np.abs(noisy - clean).mean())
+    True
+    """
+    array, grid = prepare(image, spacing, channel_axis)
+    t = check_time(t)
+    epsilon = check_positive(epsilon, "epsilon", auto=True)
+    scheme = check_option(scheme, "scheme", TV_SCHEMES)
+    if n_steps is not None:
+        n_steps = check_int(n_steps, "n_steps", minimum=1)
+    if scheme == "auto":
+        scheme = "fed"
+    u = grid.to_canonical(array)
+    if epsilon == "auto":
+        epsilon = TV_EPSILON_FRACTION * _resolve_kappa("auto", u, grid)
+    from . import _kernels
+    from .schemes import ScalarDiffusion, integrate
+
+    ih4 = grid.inv_h2() / 4
+    lam = np.dtype(grid.dtype).type(epsilon * epsilon)
+
+    def diffusivity(v, g):
+        _kernels.pixel_diffusivity(v, g, ih4, TV_CODE, lam)
+
+    limit = grid.explicit_limit() * epsilon
+    op = ScalarDiffusion(grid, diffusivity, gmax=1.0 / epsilon, max_cycle_time=NONLINEAR_CYCLE_LIMITS * limit)
     u = integrate(op, u, t, scheme, n_steps=n_steps, callback=callback)
     return grid.from_canonical(u)

@@ -109,14 +109,18 @@ class ScalarDiffusion:
     max_cycle_time : float
         Longest time the coefficients may stay frozen (FED cycle, AOS step);
         infinite for linear diffusion.
+    gmax : float
+        Upper bound of g; the explicit step limit is divided by it.
     """
 
     scalar = True
 
-    def __init__(self, grid: Grid, diffusivity: Callable | None = None, *, max_cycle_time: float = math.inf):
+    def __init__(self, grid: Grid, diffusivity: Callable | None = None, *, max_cycle_time: float = math.inf,
+                 gmax: float = 1.0):
         self.grid = grid
         self._compute = diffusivity
         self.max_cycle_time = max_cycle_time
+        self._gmax = gmax
         self.diffusivity = None
         if diffusivity is not None:
             self.diffusivity = np.empty(grid.canonical_shape[1:], dtype=grid.dtype)
@@ -132,7 +136,7 @@ class ScalarDiffusion:
         _kernels.scalar_step(u, self.diffusivity, out, _kernels.typed(tau, u.dtype), self._ih)
 
     def limit(self):
-        return self.grid.explicit_limit()
+        return self.grid.explicit_limit() / self._gmax
 
     def coupling(self, axis):
         """AOS coupling along canonical ``axis``: (diffusivity array or None, per-face?)."""
