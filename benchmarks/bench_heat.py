@@ -34,8 +34,10 @@ import json
 import math
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -268,9 +270,6 @@ def bench_startup(repeat: int):
     elif importlib.util.find_spec("imdiffuse.cli") is None:
         rows.append(["imdiffuse --help", None, None, f"skipped: {script} exists but imdiffuse.cli does not"])
     else:
-        import subprocess
-        import time
-
         best, rc = math.inf, 0
         for _ in range(repeat):
             t0 = time.perf_counter()

@@ -15,8 +15,16 @@ lazily, on the first call that needs a kernel.
 
 from __future__ import annotations
 
-import numba
-import numpy as np
+import os
+
+# Numba's OpenMP threading layer spin-waits between parallel regions; on a
+# machine shared with other processes that makes 2-thread calls up to 15x
+# slower than 1 thread (measured in benchmarks/bench_heat.py).  Passive
+# waiting costs nothing measurable on an idle machine.  Users can override.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
 
 __all__ = ["jit", "scalar_step", "tridiagonal_axis"]
 

@@ -21,7 +21,9 @@ GAUSSIAN_TRUNCATE = 5.0
 def _gaussian(u4, grid, t):
     from scipy import ndimage
 
-    sigma = [0.0] + [math.sqrt(2.0 * t) / h for h in grid.canonical_spacing]
+    # no filtering along the channel axis or the padded Z axis of a 2-D image
+    sigma = [0.0] + [math.sqrt(2.0 * t) / h if ax in grid.active_axes else 0.0
+                     for ax, h in enumerate(grid.canonical_spacing)]
     out = np.empty_like(u4)
     ndimage.gaussian_filter(u4, sigma, mode="reflect", truncate=GAUSSIAN_TRUNCATE, output=out)
     return out
