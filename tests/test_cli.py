@@ -128,7 +128,9 @@ def test_demo_smooths_the_noise(tmp_path):
     clean = _to_uint8(imd.data.ct_slice(), _CT_WINDOW).astype(float)
     noisy = imd.io.read(tmp_path / "ct_noisy.png").data.astype(float)
     smooth = imd.io.read(tmp_path / "ct_heat.png").data.astype(float)
+    denoised = imd.io.read(tmp_path / "ct_denoised.png").data.astype(float)
     assert np.abs(smooth - clean).mean() < 0.7 * np.abs(noisy - clean).mean()
+    assert np.abs(denoised - clean).mean() < np.abs(smooth - clean).mean()
 
 
 def test_main_in_process_returns_codes(tmp_path, capsys):

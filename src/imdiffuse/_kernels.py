@@ -44,6 +44,14 @@ def jit(*args, parallel: bool = False, inline: str = "never"):
 
 
 @jit
+def _line(line, Z, Y):
+    """Line number -> (z, y) and their clamped (reflecting) neighbours."""
+    z = line // Y
+    y = line - z * Y
+    return z, y, max(z - 1, 0), min(z + 1, Z - 1), max(y - 1, 0), min(y + 1, Y - 1)
+
+
+@jit
 def _divergence(u, g, c, z, y, x, zm, zp, ym, yp, xm, xp, ih):
     """div(g grad u) at one voxel with face diffusivities (g_i + g_j) / 2.
 
@@ -78,12 +86,7 @@ def scalar_step(u, g, out, tau, ih):
     """
     C, Z, Y, X = u.shape
     for line in numba.prange(Z * Y):
-        z = line // Y
-        y = line - z * Y
-        zm = z - 1 if z > 0 else 0
-        zp = z + 1 if z < Z - 1 else Z - 1
-        ym = y - 1 if y > 0 else 0
-        yp = y + 1 if y < Y - 1 else Y - 1
+        z, y, zm, zp, ym, yp = _line(line, Z, Y)
         for c in range(C):
             # the two ends of the line clamp, the interior loop vectorises
             out[c, z, y, 0] = u[c, z, y, 0] + tau * _divergence(
@@ -380,12 +383,7 @@ def pixel_diffusivity(v, g, ih4, kind, lam):
     """
     C, Z, Y, X = v.shape
     for line in numba.prange(Z * Y):
-        z = line // Y
-        y = line - z * Y
-        zm = z - 1 if z > 0 else 0
-        zp = z + 1 if z < Z - 1 else Z - 1
-        ym = y - 1 if y > 0 else 0
-        yp = y + 1 if y < Y - 1 else Y - 1
+        z, y, zm, zp, ym, yp = _line(line, Z, Y)
         row = g[z, y]
         for x in range(X):
             row[x] = 0.0
