@@ -1,4 +1,4 @@
-"""Diffusivities g(s), s = |grad u|**2, and the estimation of the contrast kappa.
+"""Diffusivities ``g(s)``, ``s = |grad u|**2``, and the estimation of the contrast kappa.
 
 Every diffusivity maps ``s >= 0`` into ``[0, 1]`` with ``g(0) = 1``, so the
 explicit stability limit of the grid holds for all of them.  ``kappa`` is in

@@ -16,9 +16,11 @@ PM_SCHEMES = ("auto", "explicit", "fed", "aos")
 
 #: Longest time (in units of the explicit step limit) that the diffusivity of
 #: a nonlinear model stays frozen within one FED cycle or AOS step.  Edges
-#: move while g is frozen; 25 explicit limits keeps the result within about
-#: 0.1 dB PSNR of the explicit scheme on natural images.
-NONLINEAR_CYCLE_LIMITS = 25.0
+#: move while g is frozen: with 25 limits FED lost up to 0.9 dB PSNR against
+#: the explicit scheme on piecewise-constant images at high noise
+#: (benchmarks/bench_pm.py); 8 keeps it within ~0.1 dB while still needing
+#: 8x fewer diffusivity evaluations than explicit steps.
+NONLINEAR_CYCLE_LIMITS = 8.0
 
 
 class FaceDiffusion:
@@ -155,9 +157,9 @@ def perona_malik(image, t, *, kappa="auto", diffusivity="rational", sigma=0.0, s
     so the explicit step limit is ``tau <= 1 / (2 sum_i h_i**-2)`` for any
     kappa and t.  The diffusivity is recomputed before every explicit step,
     once per FED cycle and once per AOS step; cycles and AOS steps are at most
-    ``NONLINEAR_CYCLE_LIMITS`` explicit limits long.  Memory: the explicit
-    scheme uses 2 image-sized buffers, FED 3, AOS 5 (one more with
-    ``sigma > 0``).
+    ``NONLINEAR_CYCLE_LIMITS`` (8) explicit limits long.  Memory: the explicit
+    scheme uses 2 image-sized buffers (3 with ``sigma > 0``), FED 3, AOS 5
+    (6 with ``sigma > 0``).
 
     References
     ----------
