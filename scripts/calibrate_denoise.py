@@ -10,7 +10,8 @@ the *rules* of ``imdiffuse/denoise.py`` (kappa = a * sigma, t = b * (sigma /
 contrast)**p, Catte sigma = c, and the diffusivity) are tuned by coordinate
 descent to maximise the mean PSNR of blind ``denoise()`` itself (noise level
 estimated, as users run it) over all training cases.  Paste the printed RULE
-lines into ``RULES`` in ``src/imdiffuse/denoise.py``.
+lines into ``RULES`` in ``src/imdiffuse/denoise.py``.  ``--ndim 3`` tunes the
+3-D rules on synthetic piecewise-smooth volumes (random ellipsoids, 64^3).
 
 Run:  python scripts/calibrate_denoise.py [--quick]
 (``--per-image`` also prints per-image optimal parameters for insight.)
@@ -51,6 +52,22 @@ def training_images(limit=None):
     return out
 
 
+def training_volumes(count=4, shape=(64, 64, 64)):
+    """Synthetic piecewise-smooth 3-D volumes: random ellipsoids on a smooth ramp (0..255)."""
+    out = {}
+    for k in range(count):
+        rng = np.random.default_rng(1000 + k)
+        grids = np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing="ij")
+        vol = 40.0 + 30.0 * (grids[0] * rng.uniform(-1, 1) + grids[1] * rng.uniform(-1, 1))
+        for _ in range(14):
+            centre = rng.uniform(-0.7, 0.7, 3)
+            axes = rng.uniform(0.05, 0.45, 3)
+            inside = sum(((g - c) / a) ** 2 for g, c, a in zip(grids, centre, axes)) <= 1
+            vol[inside] = rng.uniform(0, 255) + 20.0 * grids[2][inside]
+        out[f"volume{k}"] = np.clip(vol, 0, 255)
+    return out
+
+
 def score(clean, u):
     return psnr(clean, np.clip(u, 0, 255), data_range=255)
 
@@ -76,13 +93,14 @@ def rule_score(cases, method, rule):
     """Mean PSNR of blind denoise(method) over the training cases with one rule."""
     dn = importlib.import_module("imdiffuse.denoise")  # the module, not the function
 
-    saved = dict(dn.RULES[method])
-    dn.RULES[method].update(rule)
+    target = dn.RULES[cases[0][0].ndim][method]
+    saved = dict(target)
+    target.update(rule)
     try:
         return float(np.mean([score(clean, imd.denoise(noisy, method=method)) for clean, noisy in cases]))
     finally:
-        dn.RULES[method].clear()
-        dn.RULES[method].update(saved)
+        target.clear()
+        target.update(saved)
 
 
 #: values tried for each constant of each rule (coordinate descent)
@@ -105,19 +123,24 @@ def main(argv=None):
     parser.add_argument("--methods", default="heat,tv,perona_malik")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--per-image", action="store_true", help="also print per-image optima (slow)")
+    parser.add_argument("--ndim", type=int, choices=(2, 3), default=2, help="calibrate the 2-D or the 3-D rules")
     args = parser.parse_args(argv)
     dn = importlib.import_module("imdiffuse.denoise")  # the module, not the function
 
-    images = training_images(4 if args.quick else None)
+    if args.ndim == 3:
+        images = training_volumes(2 if args.quick else 4)
+    else:
+        images = training_images(4 if args.quick else None)
     sigmas = (10, 25, 50) if args.quick else (5, 10, 20, 35, 50)
     cases = []
     for (name, clean), sigma in itertools.product(images.items(), sigmas):
         rng = np.random.default_rng(abs(hash((name, sigma))) % 2**32)
-        clean = clean[: 256 + 128 * (not args.quick), : 256 + 128 * (not args.quick)]
+        if args.ndim == 2:
+            clean = clean[: 256 + 128 * (not args.quick), : 256 + 128 * (not args.quick)]
         cases.append((clean, clean + rng.normal(0, sigma, clean.shape)))
     t0 = time.perf_counter()
     for method in args.methods.split(","):
-        rule = dict(dn.RULES[method])
+        rule = dict(dn.RULES[args.ndim][method])
         best = rule_score(cases, method, rule)
         print(f"{method}: start {rule} -> {best:.3f} dB", flush=True)
         for _ in range(1 if args.quick else args.rounds):

@@ -28,6 +28,7 @@ __all__ = [
     "check_bool",
     "check_kwargs",
     "parse_spacing",
+    "parse_periodic",
     "float_dtype",
 ]
 
@@ -235,3 +236,31 @@ def parse_spacing(spacing, ndim: int, name: str = "spacing") -> tuple[float, ...
         if not (np.isfinite(v) and v > 0):
             raise ValueError(f"{name} entries must be finite and > 0, got {_short(spacing)}")
     return values
+
+
+def parse_periodic(periodic, ndim: int, name: str = "periodic") -> tuple[bool, ...]:
+    """Periodic boundaries per axis: one boolean for all axes or one per axis.
+
+    Python and NumPy booleans are accepted (also 0/1 integers inside a
+    sequence, as scikit-fmm does); a sequence must have one entry per axis.
+    """
+    if isinstance(periodic, (bool, np.bool_)):
+        return (bool(periodic),) * ndim
+    if isinstance(periodic, (str, bytes, dict)) or not isinstance(periodic, (Sequence, np.ndarray)):
+        raise TypeError(
+            f"{name} must be True, False or a sequence of {ndim} booleans, got {_short(periodic)}"
+        )
+    values = list(np.asarray(periodic, dtype=object).ravel()) if isinstance(periodic, np.ndarray) else list(periodic)
+    if len(values) != ndim or (isinstance(periodic, np.ndarray) and periodic.ndim != 1):
+        raise ValueError(
+            f"{name} must have one entry per axis ({ndim}), got {_short(periodic)}"
+        )
+    out = []
+    for v in values:
+        if isinstance(v, (bool, np.bool_)):
+            out.append(bool(v))
+        elif isinstance(v, numbers.Integral) and int(v) in (0, 1):
+            out.append(bool(v))
+        else:
+            raise TypeError(f"{name} entries must be booleans, got {_short(periodic)}")
+    return tuple(out)
