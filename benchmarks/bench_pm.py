@@ -42,6 +42,15 @@ C. Speed.  One explicit step (and 10 steps) of ours vs MedPy option 2 on
    sigma_n 25; diffusivity evaluations of FED vs explicit at t = 20, 40; and
    the tracemalloc peak of each scheme on a 128^3 float32 volume.
 
+D. Blind denoising.  ``denoise(noisy)`` (and ``method="tv"``) with no
+   parameters at all, noise level estimated, on the five photos of A, vs the
+   peers' best *single* parameter set per sigma_n (the same for every image,
+   chosen knowing sigma_n: MedPy options 1-3, gamma 0.2, kappa / sigma_n in
+   {0.5, 1, 2, 4}, and SimpleITK Gradient/Curvature with conductance in
+   {0.5, 1, 2, 4}, every niter checkpoint <= 200) and vs the heat equation at
+   its best t per image (an oracle); then blind ``denoise()`` on the 3-D
+   phantom of B with its time.
+
 The parameter searches of A and B run in ``--jobs`` worker processes (one
 Numba/SimpleITK thread each; quality does not depend on the process); all
 timings are taken in the main process.
@@ -593,6 +602,129 @@ def section_b(args, state):
     print()
 
 
+# ------------------------------------------------------------------- section D
+
+REFERENCE_SINGLE = {10: 34.93, 25: 29.89, 50: 26.71}  # the issue: peers' best single parameter set (dB)
+SINGLE_KAPPA_MULT = (0.5, 1.0, 2.0, 4.0)  # MedPy kappa / sigma_n of the single-set grid
+SINGLE_CONDUCTANCE = (0.5, 1.0, 2.0, 4.0)  # SimpleITK conductance of the single-set grid
+
+
+def blind_case(name: str, sigma_n: float, quick: bool) -> dict:
+    """Blind denoise() on one (image, noise) case, the heat oracle, and the peers' single-set grid.
+
+    The grid: MedPy options 1-3 (gamma 0.2) x kappa / sigma_n in
+    SINGLE_KAPPA_MULT and SimpleITK Gradient/CurvatureAnisotropicDiffusion x
+    SINGLE_CONDUCTANCE, every niter checkpoint up to 200 (chained).  Returns
+    PSNR per (peer, parameter) per niter, so that the best *single* set per
+    sigma_n (the same for every image, chosen knowing sigma_n) can be found.
+    """
+    set_threads(1)
+    clean = clean_image(name)
+    noisy = add_noise(clean, sigma_n, name)
+    res = {"name": name, "sigma_n": sigma_n, "grid": {}}
+    for method in ("auto", "tv"):
+        t0 = time.perf_counter()
+        out = imd.denoise(noisy, method=method)
+        p, ss = final_scores(clean, out, True)
+        res[f"denoise {method}"] = dict(psnr=p, ssim=ss, seconds=time.perf_counter() - t0)
+    res["heat oracle"] = dict(psnr=final_scores(clean, search_heat(noisy, clean, grids(quick, 2)).out, False)[0])
+    niters = checkpoints(100 if quick else 200)
+
+    def record(key, advance, start):
+        scores, u, done = {}, start, 0
+        for n in niters:
+            u = advance(u, n - done)
+            done = n
+            out = u if isinstance(u, np.ndarray) else sitk.GetArrayFromImage(u)
+            scores[n] = psnr_fast(clean, out)
+        res["grid"][key] = scores
+
+    if anisotropic_diffusion is not None:
+        u0 = noisy.astype(np.float32)
+        for opt in (1, 2, 3):
+            for km in SINGLE_KAPPA_MULT:
+                record((f"medpy opt{opt}", km), lambda u, k, km=km, opt=opt: anisotropic_diffusion(
+                    u, niter=k, kappa=km * sigma_n, gamma=0.2, option=opt), u0)
+    if sitk is not None:
+        start = sitk.GetImageFromArray(noisy.astype(np.float32))
+        for kind in ("gradient", "curvature"):
+            for c in SINGLE_CONDUCTANCE:
+                f = sitk_filter(kind, c)
+
+                def advance(im, k, f=f):
+                    f.SetNumberOfIterations(int(k))
+                    return f.Execute(im)
+
+                record((f"sitk {kind}", c), advance, start)
+    return res
+
+
+def section_d(args, state):
+    print("D. BLIND DENOISING: denoise() with no parameters vs the peers' best single parameter set")
+    print("-----------------------------------------------------------------------------------------")
+    names = ("camera", "coins") if args.quick else IMAGES[:5]
+    levels = (25,) if args.quick else NOISE_LEVELS
+    cases = [(n, s, args.quick) for s in levels for n in names]
+    t0 = time.perf_counter()
+    if args.jobs <= 1:
+        results = [blind_case(*c) for c in cases]
+    else:
+        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=get_context("spawn"), initializer=_worker_init) as ex:
+            results = list(ex.map(blind_case, *zip(*cases)))
+    print(f"({len(cases)} cases: {time.perf_counter() - t0:.0f} s wall; load {load_average()})")
+    print()
+    headers = ["method"] + [f"PSNR sn={s}" for s in levels] + [f"SSIM sn={s}" for s in levels]
+    rows = []
+    for m in ("denoise auto", "denoise tv"):
+        rows.append([f"{m} (blind)"]
+                    + [float(np.mean([r[m]["psnr"] for r in results if r["sigma_n"] == s])) for s in levels]
+                    + [float(np.mean([r[m]["ssim"] for r in results if r["sigma_n"] == s])) for s in levels])
+    rows.append(["heat, best t per image (oracle)"]
+                + [float(np.mean([r["heat oracle"]["psnr"] for r in results if r["sigma_n"] == s])) for s in levels]
+                + [None] * len(levels))
+    chosen = {}
+    for s in levels:
+        rs = [r for r in results if r["sigma_n"] == s]
+        best = (-math.inf, None)
+        for key in rs[0]["grid"]:
+            for n in rs[0]["grid"][key]:
+                mean = float(np.mean([r["grid"][key][n] for r in rs]))
+                if mean > best[0]:
+                    best = (mean, (key, n))
+        chosen[s] = best
+    if chosen[levels[0]][1] is not None:
+        rows.append(["peers: best single set per sn"] + [chosen[s][0] for s in levels] + [None] * len(levels))
+    rows.append(["issue: peers' best single set (ref.)"] + [REFERENCE_SINGLE.get(s) for s in levels]
+                + [None] * len(levels))
+    print(f"Mean over {', '.join(names)}:")
+    print_table(rows, headers, {h: (".2f" if h.startswith("PSNR") else ".4f") for h in headers[1:]})
+    for s in levels:
+        if chosen[s][1] is not None:
+            (peer, param), n = chosen[s][1]
+            print(f"  sn={s}: best single set = {peer}, {'kappa/sn' if peer.startswith('medpy') else 'conductance'}"
+                  f"={param:g}, niter={n}")
+    print()
+    headers = ["image", "sn", "denoise() PSNR", "heat oracle PSNR", "denoise - heat", "denoise() s"]
+    rows = [[r["name"], r["sigma_n"], r["denoise auto"]["psnr"], r["heat oracle"]["psnr"],
+             r["denoise auto"]["psnr"] - r["heat oracle"]["psnr"], r["denoise auto"]["seconds"]] for r in results]
+    print("Per image (goal: denoise() beats the heat equation at its best t on every image):")
+    print_table(rows, headers, {"denoise() PSNR": ".2f", "heat oracle PSNR": ".2f", "denoise - heat": "+.2f",
+                                "denoise() s": ".2f"})
+    worst = min(r["denoise auto"]["psnr"] - r["heat oracle"]["psnr"] for r in results)
+    print(f"smallest margin over the heat oracle: {worst:+.2f} dB")
+    print()
+    clean = imd.data.phantom3d((64, 64, 64)).astype(np.float64)
+    rows = []
+    for s in levels:
+        noisy = add_noise(clean, s, "phantom3d")
+        t0 = time.perf_counter()
+        out = imd.denoise(noisy.astype(np.float32))
+        rows.append([s, final_scores(clean, out, False)[0], time.perf_counter() - t0, REFERENCE_MEDPY_3D.get(s)])
+    print("3-D: blind denoise() on phantom3d 64^3 (float32 input; time includes noise estimation):")
+    print_table(rows, ["sn", "PSNR", "seconds", "issue: MedPy best (ref.)"], {"PSNR": ".2f", "seconds": ".3f"})
+    print()
+
+
 # ------------------------------------------------------------------- section C
 
 
@@ -799,14 +931,14 @@ def section_c(args, state):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small grids, 2 images, sigma_n 25, 1 repeat (< 2 min)")
-    parser.add_argument("--section", choices=("A", "B", "C"), action="append",
+    parser.add_argument("--section", choices=("A", "B", "C", "D"), action="append",
                         help="run only this section (repeatable); default all")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                         help="worker processes for the parameter searches (default 2)")
     parser.add_argument("--omp-passive", action="store_true",
                         help="set OMP_WAIT_POLICY=passive (Numba's OpenMP layer; see README: busy machines)")
     args = parser.parse_args(argv)
-    sections = args.section or ["A", "B", "C"]
+    sections = args.section or ["A", "B", "C", "D"]
     if args.omp_passive:  # read by libgomp when Numba first starts its threads, i.e. below
         os.environ["OMP_WAIT_POLICY"] = "passive"
 
@@ -833,7 +965,7 @@ def main(argv=None):
     t0 = time.perf_counter()
     state = {}
     for sec in sections:
-        {"A": section_a, "B": section_b, "C": section_c}[sec](args, state)
+        {"A": section_a, "B": section_b, "C": section_c, "D": section_d}[sec](args, state)
     print(f"total {time.perf_counter() - t0:.0f} s; load average at end: {load_average()}")
 
 

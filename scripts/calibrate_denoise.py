@@ -11,7 +11,8 @@ contrast)**p, Catte sigma = c, and the diffusivity) are tuned by coordinate
 descent to maximise the mean PSNR of blind ``denoise()`` itself (noise level
 estimated, as users run it) over all training cases.  Paste the printed RULE
 lines into ``RULES`` in ``src/imdiffuse/denoise.py``.  ``--ndim 3`` tunes the
-3-D rules on synthetic piecewise-smooth volumes (random ellipsoids, 64^3).
+3-D rules on synthetic piecewise-smooth volumes (random ellipsoids, shells and
+tubes, 64^3).
 
 Run:  python scripts/calibrate_denoise.py [--quick]
 (``--per-image`` also prints per-image optimal parameters for insight.)
@@ -53,17 +54,35 @@ def training_images(limit=None):
 
 
 def training_volumes(count=4, shape=(64, 64, 64)):
-    """Synthetic piecewise-smooth 3-D volumes: random ellipsoids on a smooth ramp (0..255)."""
+    """Synthetic 3-D volumes (0..255): random ellipsoids on a smooth ramp, with thin structures.
+
+    Half of the ellipsoids are hollow shells one to two voxels thick (bone,
+    cortex) and a few thin tubes one to two voxels in radius cross the volume
+    (vessels): volumes of only large blobs reward over-smoothing.
+    """
     out = {}
     for k in range(count):
         rng = np.random.default_rng(1000 + k)
         grids = np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing="ij")
+        voxel = 2.0 / (min(shape) - 1)
         vol = 40.0 + 30.0 * (grids[0] * rng.uniform(-1, 1) + grids[1] * rng.uniform(-1, 1))
-        for _ in range(14):
+        for j in range(14):
             centre = rng.uniform(-0.7, 0.7, 3)
-            axes = rng.uniform(0.05, 0.45, 3)
-            inside = sum(((g - c) / a) ** 2 for g, c, a in zip(grids, centre, axes)) <= 1
+            axes = rng.uniform(0.08, 0.45, 3)
+            r2 = sum(((g - c) / a) ** 2 for g, c, a in zip(grids, centre, axes))
+            inside = r2 <= 1
+            if j % 2:  # a shell: the outer 1-2 voxels of the ellipsoid
+                inner = 1.0 - rng.uniform(1.0, 2.0) * voxel / axes.min()
+                inside &= r2 > inner**2
             vol[inside] = rng.uniform(0, 255) + 20.0 * grids[2][inside]
+        for _ in range(4):  # tubes along a random direction through a random point
+            point = rng.uniform(-0.5, 0.5, 3)
+            direction = rng.normal(size=3)
+            direction /= np.linalg.norm(direction)
+            rel = [g - p for g, p in zip(grids, point)]
+            along = sum(r * d for r, d in zip(rel, direction))
+            dist2 = sum((r - along * d) ** 2 for r, d in zip(rel, direction))
+            vol[dist2 <= (rng.uniform(1.0, 2.0) * voxel) ** 2] = rng.uniform(0, 255)
         out[f"volume{k}"] = np.clip(vol, 0, 255)
     return out
 

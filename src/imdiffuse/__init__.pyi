@@ -4,5 +4,7 @@ from .denoise import denoise, estimate_noise
 from .diffusivity import estimate_kappa
 from .linear import heat
 from .nonlinear import perona_malik, tv_flow
+from .tensor import coherence_enhancing, edge_enhancing, structure_tensor
 
-__all__ = ["heat", "perona_malik", "tv_flow", "estimate_kappa", "denoise", "estimate_noise", "io", "data", "schemes"]
+__all__ = ["heat", "perona_malik", "tv_flow", "estimate_kappa", "denoise", "estimate_noise", "io", "data", "schemes",
+           "edge_enhancing", "coherence_enhancing", "structure_tensor"]

@@ -401,3 +401,494 @@ def pixel_diffusivity(v, g, ih4, kind, lam):
                 dz = v[c, zp, y, x] - v[c, zm, y, x]
                 row[x] += ih4[1] * dy * dy + ih4[0] * dz * dz
         apply_diffusivity(row, X, kind, lam)
+
+
+# ------------------------------------------------------------------------
+# Tensor (anisotropic) diffusion: structure tensor, diffusion tensors and
+# the nonnegative-where-possible "delta stencil" for div(D grad u)
+# ------------------------------------------------------------------------
+#
+# The diffusion tensor D is stored per voxel as *plane tensors*: for each
+# coordinate plane (P, Q) the 2x2 tensor [[A_P, B], [B, A_Q]] in grid units
+# (A_P = s D_PP / h_P**2, B = D_PQ / (h_P h_Q)).  In 2-D there is one plane
+# (Y, X), T = (A_y, A_x, B_xy), s = 1.  In 3-D there are three, T[0:3] =
+# (A_y, A_x, B_xy), T[3:6] = (A_z, A_x, B_xz), T[6:9] = (A_z, A_y, B_yz),
+# and each diagonal entry is split between the two planes containing its axis
+# in proportion to the off-diagonal entries of those planes (1/2 each if both
+# vanish), so that a plane tensor carries the full diagonal where its
+# off-diagonal needs it; B is then limited to sqrt(A_P A_Q) (plane tensor
+# positive semidefinite).
+#
+# A plane *cell* is the square of four voxels (p0..p1) x (q0..q1); its tensor
+# is the mean of its corners'.  Following Weickert, Welk & Wickert (2013) the
+# cell's quadratic form a u_P**2 + 2 b u_P u_Q + c u_Q**2 is written with the
+# two axial differences per axis and the two diagonal differences,
+#   weight of each P edge  (A_P - delta) / 2,  each Q edge  (A_Q - delta) / 2,
+#   main diagonal          (delta + B) / 2,    anti-diagonal (delta - B) / 2,
+# with delta = alpha (A_P + A_Q) + (1 - 2 alpha) |B| (the WWW family with
+# beta = (1 - 2 alpha) sign(b)).  The cell form is positive semidefinite with
+# largest eigenvalue <= A_P + A_Q for every alpha in [0, 1/2]; all four weights
+# are >= 0 iff delta <= min(A_P, A_Q) (with alpha = 0: |B| <= min(A_P, A_Q)).
+# Cells that stick out of the image (reflecting boundary) take the clamped
+# corners' A and B = 0 (the mirror image of the tensor field has -B there).
+# The operator is the sum of the cells' graph Laplacians: symmetric, zero row
+# sums (mean preserved), negative semidefinite.
+
+
+@jit
+def _cell_weights(Ap, Aq, B, alpha):
+    """(wP, wQ, wd, wa) of one cell from its (scaled) plane tensor.
+
+    ``alpha < 0`` selects the *nonnegative* variant: delta = |B| and axial
+    weights clipped at 0, i.e. where |B| > min(A_P, A_Q) the cell diffuses
+    as if the smaller diagonal entry were raised to |B| (the least added
+    diffusion, along one axis only, that makes the cell's weights >= 0).
+    The cell trace grows by at most a factor (1 + sqrt(2)) / 2.
+    """
+    if alpha < 0:
+        d = abs(B)
+        return 0.5 * max(Ap - d, 0.0), 0.5 * max(Aq - d, 0.0), 0.5 * (d + B), 0.5 * (d - B)
+    d = alpha * (Ap + Aq) + (1.0 - 2.0 * alpha) * abs(B)
+    return 0.5 * (Ap - d), 0.5 * (Aq - d), 0.5 * (d + B), 0.5 * (d - B)
+
+
+@jit
+def _cells_along_x(T, o, z0, y0, z1, y1, ghost, wp, wq, wd, wa, alpha):
+    """Weights of the cells between lines (z0, y0) and (z1, y1) spanning x and x+1.
+
+    Plane components T[o] = A_P, T[o+1] = A_Q (= A_x), T[o+2] = B.  Buffer
+    index k holds the cell between x = k-1 and x = k (k = 0..X); cells k = 0
+    and k = X stick out of the image in x (``ghost``: also out in P).
+    """
+    X = T.shape[3]
+    for k in range(X + 1):
+        xa = max(k - 1, 0)
+        xb = min(k, X - 1)
+        ap = 0.25 * (T[o, z0, y0, xa] + T[o, z0, y0, xb] + T[o, z1, y1, xa] + T[o, z1, y1, xb])
+        aq = 0.25 * (T[o + 1, z0, y0, xa] + T[o + 1, z0, y0, xb] + T[o + 1, z1, y1, xa] + T[o + 1, z1, y1, xb])
+        if ghost or k == 0 or k == X:
+            b = 0.0 * ap
+        else:
+            b = 0.25 * (T[o + 2, z0, y0, xa] + T[o + 2, z0, y0, xb] + T[o + 2, z1, y1, xa] + T[o + 2, z1, y1, xb])
+        wp[k], wq[k], wd[k], wa[k] = _cell_weights(ap, aq, b, alpha)
+
+
+@jit
+def _cells_zy(T, z0, y0, z1, y1, ghost, wp, wq, wd, wa, alpha):
+    """Weights of the (z, y) plane cells with corners (z0|z1, y0|y1) at every x."""
+    X = T.shape[3]
+    for x in range(X):
+        ap = 0.25 * (T[6, z0, y0, x] + T[6, z0, y1, x] + T[6, z1, y0, x] + T[6, z1, y1, x])
+        aq = 0.25 * (T[7, z0, y0, x] + T[7, z0, y1, x] + T[7, z1, y0, x] + T[7, z1, y1, x])
+        if ghost:
+            b = 0.0 * ap
+        else:
+            b = 0.25 * (T[8, z0, y0, x] + T[8, z0, y1, x] + T[8, z1, y0, x] + T[8, z1, y1, x])
+        wp[x], wq[x], wd[x], wa[x] = _cell_weights(ap, aq, b, alpha)
+
+
+@jit
+def _plane_x_update(u, c, z, y, pm, pp, X, acc, nwp, nwq, nwd, nwa, swp, swq, swd, swa, zy):
+    """acc[x] += the flux of the cells of one plane (P, x) around voxels (z, y, x).
+
+    ``pm``/``pp`` are the lines (z, y) one step back/forward along P (clamped);
+    n* are the cells between pm and the line, s* between the line and pp.
+    ``zy``: 0 for the (y, x) plane (lines differ in y), 1 for (z, x).
+    """
+    for x in range(X):
+        xm = max(x - 1, 0)
+        xp = min(x + 1, X - 1)
+        uc = u[c, z, y, x]
+        if zy == 0:
+            um_ = u[c, z, pm, x]
+            up_ = u[c, z, pp, x]
+            umm = u[c, z, pm, xm]
+            ump = u[c, z, pm, xp]
+            upm = u[c, z, pp, xm]
+            upp = u[c, z, pp, xp]
+        else:
+            um_ = u[c, pm, y, x]
+            up_ = u[c, pp, y, x]
+            umm = u[c, pm, y, xm]
+            ump = u[c, pm, y, xp]
+            upm = u[c, pp, y, xm]
+            upp = u[c, pp, y, xp]
+        dxp = u[c, z, y, xp] - uc
+        dxm = u[c, z, y, xm] - uc
+        # cells on the forward side (line .. pp): k = x + 1 (x .. x+1) and k = x (x-1 .. x)
+        a = swq[x + 1] * dxp + swp[x + 1] * (up_ - uc) + swd[x + 1] * (upp - uc)
+        a += swq[x] * dxm + swp[x] * (up_ - uc) + swa[x] * (upm - uc)
+        # cells on the backward side (pm .. line)
+        a += nwq[x + 1] * dxp + nwp[x + 1] * (um_ - uc) + nwa[x + 1] * (ump - uc)
+        a += nwq[x] * dxm + nwp[x] * (um_ - uc) + nwd[x] * (umm - uc)
+        acc[x] += a
+
+
+@jit(parallel=True)
+def tensor_step(u, T, out, tau, alpha, rows):
+    """One explicit step ``out = u + tau * div(D grad u)`` with the delta stencil.
+
+    Parameters
+    ----------
+    u, out : (C, Z, Y, X) float arrays (distinct buffers)
+    T : (3, Z, Y, X) (Z == 1) or (9, Z, Y, X) plane tensors (see above),
+        shared by all channels
+    tau, alpha : step size and WWW parameter (scalars of u's dtype)
+    rows : rows per parallel job; cells between consecutive rows of a job
+        are computed once and reused.
+    """
+    C, Z, Y, X = u.shape
+    three = T.shape[0] == 9
+    nby = (Y + rows - 1) // rows
+    for job in numba.prange(Z * nby):
+        z = job // nby
+        y0 = (job - z * nby) * rows
+        y1 = min(Y, y0 + rows)
+        zm = max(z - 1, 0)
+        zp = min(z + 1, Z - 1)
+        dt = u.dtype
+        # (y, x) plane: backward (n) and forward (s) cell rows, X + 1 cells each
+        nwp = np.empty(X + 1, dt); nwq = np.empty(X + 1, dt); nwd = np.empty(X + 1, dt); nwa = np.empty(X + 1, dt)
+        swp = np.empty(X + 1, dt); swq = np.empty(X + 1, dt); swd = np.empty(X + 1, dt); swa = np.empty(X + 1, dt)
+        # (z, x) plane
+        bwp = np.empty(X + 1, dt); bwq = np.empty(X + 1, dt); bwd = np.empty(X + 1, dt); bwa = np.empty(X + 1, dt)
+        fwp = np.empty(X + 1, dt); fwq = np.empty(X + 1, dt); fwd = np.empty(X + 1, dt); fwa = np.empty(X + 1, dt)
+        # (z, y) plane: four cell rows (z -+ 1/2, y -+ 1/2)
+        q = np.empty((4, 4, X), dt)
+        acc = np.empty(X, dt)
+        ym0 = max(y0 - 1, 0)
+        _cells_along_x(T, 0, z, ym0, z, y0, y0 == 0, nwp, nwq, nwd, nwa, alpha)
+        if three:
+            _cells_zy(T, zm, ym0, z, y0, z == 0 or y0 == 0, q[0, 0], q[0, 1], q[0, 2], q[0, 3], alpha)
+            _cells_zy(T, z, ym0, zp, y0, z == Z - 1 or y0 == 0, q[1, 0], q[1, 1], q[1, 2], q[1, 3], alpha)
+        for y in range(y0, y1):
+            ym = max(y - 1, 0)
+            yp = min(y + 1, Y - 1)
+            _cells_along_x(T, 0, z, y, z, yp, y == Y - 1, swp, swq, swd, swa, alpha)
+            if three:
+                _cells_along_x(T, 3, zm, y, z, y, z == 0, bwp, bwq, bwd, bwa, alpha)
+                _cells_along_x(T, 3, z, y, zp, y, z == Z - 1, fwp, fwq, fwd, fwa, alpha)
+                # q[0]: (z-1/2, y-1/2), q[1]: (z+1/2, y-1/2), q[2]: (z-1/2, y+1/2), q[3]: (z+1/2, y+1/2)
+                _cells_zy(T, zm, y, z, yp, z == 0 or y == Y - 1, q[2, 0], q[2, 1], q[2, 2], q[2, 3], alpha)
+                _cells_zy(T, z, y, zp, yp, z == Z - 1 or y == Y - 1, q[3, 0], q[3, 1], q[3, 2], q[3, 3], alpha)
+            for c in range(C):
+                for x in range(X):
+                    acc[x] = 0.0
+                _plane_x_update(u, c, z, y, ym, yp, X, acc, nwp, nwq, nwd, nwa, swp, swq, swd, swa, 0)
+                if three:
+                    _plane_x_update(u, c, z, y, zm, zp, X, acc, bwp, bwq, bwd, bwa, fwp, fwq, fwd, fwa, 1)
+                    for x in range(X):
+                        uc = u[c, z, y, x]
+                        dzm = u[c, zm, y, x] - uc
+                        dzp = u[c, zp, y, x] - uc
+                        dym = u[c, z, ym, x] - uc
+                        dyp = u[c, z, yp, x] - uc
+                        # P = z (index 0 of q[.]), Q = y (index 1); d main diagonal, a anti
+                        a = q[3, 1, x] * dyp + q[3, 0, x] * dzp + q[3, 2, x] * (u[c, zp, yp, x] - uc)
+                        a += q[1, 1, x] * dym + q[1, 0, x] * dzp + q[1, 3, x] * (u[c, zp, ym, x] - uc)
+                        a += q[2, 1, x] * dyp + q[2, 0, x] * dzm + q[2, 3, x] * (u[c, zm, yp, x] - uc)
+                        a += q[0, 1, x] * dym + q[0, 0, x] * dzm + q[0, 2, x] * (u[c, zm, ym, x] - uc)
+                        acc[x] += a
+                for x in range(X):
+                    out[c, z, y, x] = u[c, z, y, x] + tau * acc[x]
+            nwp, swp = swp, nwp
+            nwq, swq = swq, nwq
+            nwd, swd = swd, nwd
+            nwa, swa = swa, nwa
+            if three:
+                for i in range(4):
+                    for x in range(X):
+                        q[0, i, x] = q[2, i, x]
+                        q[1, i, x] = q[3, i, x]
+
+
+@jit(parallel=True)
+def tensor_radius(T):
+    """max over voxels of the summed traces A_P + A_Q of the cells around each voxel.
+
+    The spectral radius of the discrete operator is at most this (each cell's
+    form has largest eigenvalue <= A_P + A_Q), so explicit steps
+    ``tau <= 2 / radius`` are stable in the Euclidean norm and, where all
+    weights are >= 0, obey the maximum principle (centre weight >= 0).
+    """
+    P, Z, Y, X = T.shape
+    best = np.zeros(Z * Y, dtype=np.float64)
+    for line in numba.prange(Z * Y):
+        z = line // Y
+        y = line - z * Y
+        zs = (max(z - 1, 0), z, min(z + 1, Z - 1))
+        ys = (max(y - 1, 0), y, min(y + 1, Y - 1))
+        m = 0.0
+        for x in range(X):
+            xs = (max(x - 1, 0), x, min(x + 1, X - 1))
+            r = 0.0
+            # each of the four cells of a plane around the voxel averages its
+            # corners: weights 1 (centre), 1/2 (edge neighbours), 1/4 (diagonal)
+            for i in range(3):
+                for j in range(3):
+                    w = (1.0 if i == 1 else 0.5) * (1.0 if j == 1 else 0.5)
+                    r += w * (T[0, z, ys[i], xs[j]] + T[1, z, ys[i], xs[j]])
+                    if P == 9:
+                        r += w * (T[3, zs[i], y, xs[j]] + T[4, zs[i], y, xs[j]])
+                        r += w * (T[6, zs[i], ys[j], x] + T[7, zs[i], ys[j], x])
+            m = max(m, r)
+        best[line] = m
+    return best.max()
+
+
+@jit(parallel=True)
+def structure_products(v, J, ihalf):
+    """J = sum_c grad v_c grad v_c^T per voxel (central differences, reflecting).
+
+    ``J`` is (3, Z, Y, X) for Z == 1, components (yy, xx, xy), or (>= 6, Z,
+    Y, X), components (zz, yy, xx, yz, xz, xy); ``ihalf`` = 1/(2 h) per
+    canonical axis.
+    """
+    C, Z, Y, X = v.shape
+    three = J.shape[0] >= 6
+    for line in numba.prange(Z * Y):
+        z, y, zm, zp, ym, yp = _line(line, Z, Y)
+        for x in range(X):
+            xm = max(x - 1, 0)
+            xp = min(x + 1, X - 1)
+            jzz = 0.0; jyy = 0.0; jxx = 0.0; jyz = 0.0; jxz = 0.0; jxy = 0.0
+            for c in range(C):
+                gx = (v[c, z, y, xp] - v[c, z, y, xm]) * ihalf[2]
+                gy = (v[c, z, yp, x] - v[c, z, ym, x]) * ihalf[1]
+                jxx += gx * gx
+                jyy += gy * gy
+                jxy += gx * gy
+                if three:
+                    gz = (v[c, zp, y, x] - v[c, zm, y, x]) * ihalf[0]
+                    jzz += gz * gz
+                    jyz += gy * gz
+                    jxz += gx * gz
+            if three:
+                J[0, z, y, x] = jzz
+                J[1, z, y, x] = jyy
+                J[2, z, y, x] = jxx
+                J[3, z, y, x] = jyz
+                J[4, z, y, x] = jxz
+                J[5, z, y, x] = jxy
+            else:
+                J[0, z, y, x] = jyy
+                J[1, z, y, x] = jxx
+                J[2, z, y, x] = jxy
+
+
+@jit
+def _g_scalar(s, kind, lam):
+    """The diffusivity g(s) of ``apply_diffusivity`` for one value."""
+    if kind == 1:
+        return lam / (lam + s)
+    if kind == 0:
+        return np.exp(-s / lam)
+    if kind == 2:
+        return np.sqrt(lam / (lam + s))
+    if kind == 3:
+        two = lam + lam
+        r = (two - s) / two
+        return r * r if s < two else 0.0
+    r = s / lam
+    if r > 0:
+        r2 = r * r
+        return 1.0 - np.exp(-WEICKERT_C4 / (r2 * r2))
+    return 1.0
+
+
+@jit
+def _ced_flow(gap, alpha, cc):
+    """CED eigenvalue along the flow: alpha + (1 - alpha) exp(-C / gap**2)."""
+    if gap <= 0.0:
+        return alpha
+    return alpha + (1.0 - alpha) * np.exp(-cc / (gap * gap))
+
+
+@jit
+def eigh2(a, b, c):
+    """Eigen-decomposition of [[a, b], [b, c]]: (mu1 >= mu2, (v1y, v1x)) with v1 for mu1.
+
+    Closed form (principal-axis transform); isotropic matrices return v1 = (1, 0).
+    """
+    d = np.sqrt((a - c) * (a - c) + 4.0 * b * b)
+    mu1 = 0.5 * (a + c + d)
+    mu2 = 0.5 * (a + c - d)
+    if d == 0.0:
+        return mu1, mu2, 1.0, 0.0
+    if a > c:
+        p = a - c + d
+        q = 2.0 * b
+    else:
+        p = 2.0 * b
+        q = c - a + d
+    n = np.sqrt(p * p + q * q)
+    return mu1, mu2, p / n, q / n
+
+
+@jit
+def eigh3(m, w, V):
+    """Symmetric 3x3 eigen-decomposition by cyclic Jacobi rotations, in place.
+
+    ``m`` (3, 3) float64 is destroyed; eigenvalues go to ``w`` (ascending) and
+    unit eigenvectors to the columns of ``V``.  Jacobi rotations are
+    backward stable and need no special case for repeated eigenvalues; the
+    sweeps stop when the off-diagonal part is below 1e-15 of the norm
+    (at most 12 sweeps, convergence is quadratic).
+    """
+    for i in range(3):
+        for j in range(3):
+            V[i, j] = 1.0 if i == j else 0.0
+    scale = 0.0
+    for i in range(3):
+        for j in range(3):
+            scale += m[i, j] * m[i, j]
+    for sweep in range(12):
+        off = m[0, 1] * m[0, 1] + m[0, 2] * m[0, 2] + m[1, 2] * m[1, 2]
+        if off <= 1e-30 * scale or off == 0.0:
+            break
+        for r in range(3):
+            p = 0 if r < 2 else 1
+            q = 1 if r == 0 else 2
+            apq = m[p, q]
+            if apq == 0.0:
+                continue
+            theta = (m[q, q] - m[p, p]) / (2.0 * apq)
+            if abs(theta) > 1e150:
+                t = 0.5 / theta
+            else:
+                t = 1.0 / (abs(theta) + np.sqrt(theta * theta + 1.0))
+                if theta < 0.0:
+                    t = -t
+            cs = 1.0 / np.sqrt(t * t + 1.0)
+            sn = t * cs
+            for k in range(3):
+                mkp = m[k, p]
+                mkq = m[k, q]
+                m[k, p] = cs * mkp - sn * mkq
+                m[k, q] = sn * mkp + cs * mkq
+            for k in range(3):
+                mpk = m[p, k]
+                mqk = m[q, k]
+                m[p, k] = cs * mpk - sn * mqk
+                m[q, k] = sn * mpk + cs * mqk
+            for k in range(3):
+                vkp = V[k, p]
+                vkq = V[k, q]
+                V[k, p] = cs * vkp - sn * vkq
+                V[k, q] = sn * vkp + cs * vkq
+    for i in range(3):
+        w[i] = m[i, i]
+    # sort ascending (three elements: insertion sort, columns follow)
+    for i in range(1, 3):
+        j = i
+        while j > 0 and w[j - 1] > w[j]:
+            tmp = w[j - 1]
+            w[j - 1] = w[j]
+            w[j] = tmp
+            for k in range(3):
+                tmp = V[k, j - 1]
+                V[k, j - 1] = V[k, j]
+                V[k, j] = tmp
+            j -= 1
+
+
+@jit
+def _split(d1, d2):
+    """Share of a diagonal entry for the plane whose off-diagonal is d1 (the other has d2)."""
+    s = abs(d1) + abs(d2)
+    return 0.5 if s == 0.0 else abs(d1) / s
+
+
+@jit
+def _store_plane(T, o, z, y, x, ap, aq, b):
+    """Write a plane tensor, with |B| limited to sqrt(A_P A_Q) (semidefinite)."""
+    lim = np.sqrt(max(ap * aq, 0.0))
+    if b > lim:
+        b = lim
+    elif b < -lim:
+        b = -lim
+    T[o, z, y, x] = ap
+    T[o + 1, z, y, x] = aq
+    T[o + 2, z, y, x] = b
+
+
+@jit(parallel=True)
+def diffusion_tensor(J, T, mode, rank1, kind, lam, alpha, cc, h):
+    """Plane tensors T of the diffusion tensor built from the structure tensor J.
+
+    J and T may be the same buffer (each voxel reads J before writing T).
+
+    Parameters
+    ----------
+    J : (3 | >= 6, Z, Y, X) structure tensor (layout of structure_products)
+    T : (3 | 9, Z, Y, X) output plane tensors (see the section comment)
+    mode : 0 EED (eigenvalues g(mu_i)), 1 CED (alpha, and along the
+        eigenvector of the smallest mu: alpha + (1 - alpha) exp(-C / (mu_max - mu_min)**2))
+    rank1 : J is grad v grad v^T (one channel, no integration): closed form
+    kind, lam : diffusivity code and kappa**2 (EED)
+    alpha, cc : CED parameters
+    h : (3,) float64 spacing of the canonical (Z, Y, X) axes
+    """
+    P, Z, Y, X = T.shape
+    three = P == 9
+    for line in numba.prange(Z * Y):
+        z = line // Y
+        y = line - z * Y
+        m = np.empty((3, 3))
+        w = np.empty(3)
+        V = np.empty((3, 3))
+        for x in range(X):
+            if not three:
+                a = float(J[0, z, y, x])  # yy
+                c = float(J[1, z, y, x])  # xx
+                b = float(J[2, z, y, x])  # xy
+                mu1, mu2, v1y, v1x = eigh2(a, b, c)
+                if mode == 0:
+                    l1 = _g_scalar(mu1, kind, lam)
+                    l2 = _g_scalar(mu2, kind, lam) if not rank1 else 1.0
+                else:
+                    l1 = alpha
+                    l2 = _ced_flow(mu1 - mu2, alpha, cc)
+                dyy = l2 + (l1 - l2) * v1y * v1y
+                dxx = l2 + (l1 - l2) * v1x * v1x
+                dxy = (l1 - l2) * v1y * v1x
+                _store_plane(T, 0, z, y, x, dyy / (h[1] * h[1]), dxx / (h[2] * h[2]), dxy / (h[1] * h[2]))
+                continue
+            jzz = float(J[0, z, y, x]); jyy = float(J[1, z, y, x]); jxx = float(J[2, z, y, x])
+            jyz = float(J[3, z, y, x]); jxz = float(J[4, z, y, x]); jxy = float(J[5, z, y, x])
+            if rank1 and mode == 0:
+                # J = g g^T: D = I - (1 - g(|g|^2)) n n^T, n = g / |g|
+                s = jzz + jyy + jxx
+                if s > 0.0:
+                    k = (1.0 - _g_scalar(s, kind, lam)) / s
+                else:
+                    k = 0.0
+                dzz = 1.0 - k * jzz; dyy = 1.0 - k * jyy; dxx = 1.0 - k * jxx
+                dyz = -k * jyz; dxz = -k * jxz; dxy = -k * jxy
+            else:
+                m[0, 0] = jzz; m[1, 1] = jyy; m[2, 2] = jxx
+                m[0, 1] = jyz; m[1, 0] = jyz
+                m[0, 2] = jxz; m[2, 0] = jxz
+                m[1, 2] = jxy; m[2, 1] = jxy
+                eigh3(m, w, V)
+                if mode == 0:
+                    l0 = _g_scalar(max(w[0], 0.0), kind, lam)
+                    l1 = _g_scalar(max(w[1], 0.0), kind, lam)
+                    l2 = _g_scalar(max(w[2], 0.0), kind, lam)
+                else:
+                    l2 = alpha
+                    l1 = alpha
+                    l0 = _ced_flow(w[2] - w[0], alpha, cc)
+                dzz = l0 * V[0, 0] * V[0, 0] + l1 * V[0, 1] * V[0, 1] + l2 * V[0, 2] * V[0, 2]
+                dyy = l0 * V[1, 0] * V[1, 0] + l1 * V[1, 1] * V[1, 1] + l2 * V[1, 2] * V[1, 2]
+                dxx = l0 * V[2, 0] * V[2, 0] + l1 * V[2, 1] * V[2, 1] + l2 * V[2, 2] * V[2, 2]
+                dyz = l0 * V[0, 0] * V[1, 0] + l1 * V[0, 1] * V[1, 1] + l2 * V[0, 2] * V[1, 2]
+                dxz = l0 * V[0, 0] * V[2, 0] + l1 * V[0, 1] * V[2, 1] + l2 * V[0, 2] * V[2, 2]
+                dxy = l0 * V[1, 0] * V[2, 0] + l1 * V[1, 1] * V[2, 1] + l2 * V[1, 2] * V[2, 2]
+            iz = 1.0 / (h[0] * h[0]); iy = 1.0 / (h[1] * h[1]); ix = 1.0 / (h[2] * h[2])
+            sx = _split(dxy, dxz)  # share of D_xx for the (y, x) plane, rest to (z, x)
+            sy = _split(dxy, dyz)  # share of D_yy for (y, x), rest to (z, y)
+            sz = _split(dxz, dyz)  # share of D_zz for (z, x), rest to (z, y)
+            _store_plane(T, 0, z, y, x, sy * dyy * iy, sx * dxx * ix, dxy / (h[1] * h[2]))
+            _store_plane(T, 3, z, y, x, sz * dzz * iz, (1.0 - sx) * dxx * ix, dxz / (h[0] * h[2]))
+            _store_plane(T, 6, z, y, x, (1.0 - sz) * dzz * iz, (1.0 - sy) * dyy * iy, dyz / (h[0] * h[1]))

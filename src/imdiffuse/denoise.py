@@ -18,7 +18,7 @@ DENOISE_METHODS = ("auto", "perona_malik", "tv", "heat")
 # diffusion time is needed).  Training sets, disjoint from the benchmark
 # images: 2-D, scikit-image's chelsea, coffee, rocket, clock, moon, page,
 # grass, gravel, cell, immunohistochemistry and the bundled CT slice; 3-D,
-# synthetic piecewise-smooth volumes of random ellipsoids.  Gaussian noise
+# synthetic volumes of random ellipsoids, shells and tubes.  Gaussian noise
 # sigma 5, 10, 20, 35, 50 on 0..255.  rel = sigma / robust_contrast.  Times
 # are in voxel units and converted to physical units with the geometric-mean
 # spacing h:
@@ -32,9 +32,9 @@ RULES = {
         "tv": {"b": 1.79, "p": 1.5},
     },
     3: {
-        "heat": {"b": 4.954, "p": 1.3},
-        "perona_malik": {"diffusivity": "tukey", "a": 0.1996, "c": 1.0, "b": 93.13, "p": 1.1},
-        "tv": {"b": 1.348, "p": 1.5},
+        "heat": {"b": 4.0, "p": 1.3},
+        "perona_malik": {"diffusivity": "tukey", "a": 0.1585, "c": 1.0, "b": 51.89, "p": 0.9},
+        "tv": {"b": 1.05, "p": 1.5},
     },
 }
 

@@ -138,7 +138,9 @@ def _terms(p, cp, dist, flag, phi, shape, strides, periodic, idx2, order, mode, 
                             d2 = dist[n2]
                             if (d2 <= v1 and v1 >= 0) or (d2 >= v1 and v1 <= 0):
                                 v2 = d2
-                                if mode == TRAVEL and (phi[n2] * phi[n] < 0 or phi[n2] * phi[p] < 0):
+                                if mode == TRAVEL and phi.shape[0] == flag.shape[0] and (
+                                    phi[n2] * phi[n] < 0 or phi[n2] * phi[p] < 0
+                                ):
                                     v2 = -v2
         ta[e] = 0.0
         tb[e] = 0.0
@@ -161,9 +163,8 @@ def _terms(p, cp, dist, flag, phi, shape, strides, periodic, idx2, order, mode, 
 def _solve(subset, ta, tb, tc, rhs, root):
     """Root of sum_e a_e T^2 - b_e T + c_e = rhs over the axes in ``subset``.
 
-    Returns (value, ok).  ``root``: 0 travel time (the larger root, a zero
-    discriminant accepted, as scikit-fmm), 1 / -1 the larger / smaller root
-    of a signed distance (positive discriminant required, as scikit-fmm).
+    Returns (value, ok).  ``root``: 0 travel time or 1 positive distance
+    (the larger root), -1 negative distance (the smaller root).
     """
     a = 0.0
     b = 0.0
@@ -177,7 +178,7 @@ def _solve(subset, ta, tb, tc, rhs, root):
     det = b * b - 4 * a * c
     if a == 0.0:
         return 0.0, False
-    if det > 0 or (det == 0 and root == 0):
+    if det >= 0:
         if root >= 0:
             return (-b + np.sqrt(det)) / 2.0 / a, True
         return (-b - np.sqrt(det)) / 2.0 / a, True
@@ -233,11 +234,21 @@ def _update(p, cp, dist, flag, phi, speed, shape, strides, periodic, idx2, order
     if ok:
         return v, True
     if order == 2 and mode != TRAVEL:
-        # local fallback to the first-order stencil (scikit-fmm returns 0 here)
+        # local fallback to the first-order stencil (as scikit-fmm >= 2022 for distances)
         active = _terms(p, cp, dist, flag, phi, shape, strides, periodic, idx2, 1, mode, strict, ta, tb, tc)
         v, ok = _solve(active, ta, tb, tc, rhs, root)
         if ok:
             return v, True
+    if strict and mode != TRAVEL:
+        # scikit-fmm: the vertex of the parabola, -b / 2a
+        a = 0.0
+        b = 0.0
+        for e in range(ta.shape[0]):
+            if active & (1 << e):
+                a += ta[e]
+                b -= tb[e]
+        return -b / (2.0 * a), True
+    # upwind fallback: the best solution that uses fewer axes
     return _fewer_axes(active, ta, tb, tc, rhs, root, memo_v, memo_ok)
 
 
