@@ -154,28 +154,53 @@ def _positive_or_none(name):
     return check
 
 
-@verb("denoise", "blind denoising by diffusion: noise level estimated, parameters chosen",
+@verb("denoise", "blind denoising by diffusion: noise model and level estimated, parameters chosen",
       arg("--method", choices=("auto", "perona_malik", "tv", "heat"), default="auto",
           help="diffusion model (default auto = Perona-Malik)"),
+      arg("--noise", choices=("auto", "gaussian", "rician"), default="auto",
+          help="noise model: gaussian, rician (MR magnitude: sigma from the background, bias removed) or auto "
+               "(default: decided from the data, and printed)"),
       arg("--sigma", type=_positive_or_none("--sigma"), default=None,
           help="noise standard deviation in the image's units (default: estimated)"),
+      arg("--mask", default=None, metavar="MASK|auto",
+          help="object mask file (nonzero = object): only voxels inside change, Rician noise is estimated "
+               "outside; 'auto' = everything but the dark background"),
       arg("--t", type=_positive_float("--t"), default=None, help="override the stopping time"),
       arg("--kappa", type=_positive_or_none("--kappa"), default=None,
           help="override Perona-Malik's contrast parameter (intensity per unit length)"),
       _dtype_arg)
 def _denoise(args, session):
-    from . import io
-    from .denoise import denoise, estimate_noise
+    import numpy as np
 
-    session.check_output(args.output, [args.input])
+    from . import io
+    from .denoise import denoise
+    from .noise import background_mask, estimate_noise
+
+    inputs = [args.input] + ([args.mask] if args.mask not in (None, "auto") else [])
+    session.check_output(args.output, inputs)
     img = io.read(args.input)
+    shape = img.data.shape
+    spatial = shape if img.channel_axis is None else tuple(
+        n for i, n in enumerate(shape) if i != img.channel_axis % len(shape))
+    if args.mask is None:
+        mask = None
+    elif args.mask == "auto":
+        mask = ~background_mask(img.data, channel_axis=img.channel_axis)
+        session.say(f"mask: auto, {100 * mask.mean():.0f}% of the voxels are object")
+    else:
+        m = io.read(args.mask).data
+        if m.shape != spatial:
+            raise ValueError(f"--mask {args.mask} has shape {m.shape}, the image's spatial shape is {spatial}")
+        mask = np.asarray(m) != 0
     if args.sigma is None:
-        sigma = estimate_noise(img.data, channel_axis=img.channel_axis)
+        sigma, noise = estimate_noise(img.data, noise=args.noise, mask=mask, channel_axis=img.channel_axis,
+                                      return_model=True)
+        session.say(f"noise model: {noise}{' (auto)' if args.noise == 'auto' else ''}")
         session.say(f"estimated noise sigma: {sigma:.4g}")
     else:
-        sigma = args.sigma
-    out = denoise(img.data, method=args.method, sigma=sigma if sigma > 0 else None, spacing=img.spacing,
-                  channel_axis=img.channel_axis, t=args.t, kappa=args.kappa)
+        sigma, noise = args.sigma, args.noise
+    out = denoise(img.data, method=args.method, noise=noise, sigma=sigma if sigma > 0 else None, mask=mask,
+                  spacing=img.spacing, channel_axis=img.channel_axis, t=args.t, kappa=args.kappa)
     session.write(args.output, out, like=img, dtype=args.dtype)
 
 

@@ -12,16 +12,16 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ct_slice", "mr_slice", "phantom3d", "path", "SPACING"]
+__all__ = ["ct_slice", "mr_slice", "mr_brain", "phantom3d", "path", "SPACING"]
 
 _HERE = Path(__file__).parent
 
 #: Pixel spacing (mm) of the bundled images, per axis.
-SPACING = {"ct_slice": (0.661468, 0.661468), "mr_slice": (0.3125, 0.3125)}
+SPACING = {"ct_slice": (0.661468, 0.661468), "mr_slice": (0.3125, 0.3125), "mr_brain": (2.0, 2.0)}
 
 
 def path(name: str) -> Path:
-    """File path of a bundled sample (``"ct_slice"`` or ``"mr_slice"``), a NIfTI file."""
+    """File path of a bundled sample (``"ct_slice"``, ``"mr_slice"`` or ``"mr_brain"``), a NIfTI file."""
     from .._validate import check_option
 
     check_option(name, "name", tuple(SPACING))
@@ -46,6 +46,22 @@ def ct_slice() -> np.ndarray:
 def mr_slice() -> np.ndarray:
     """A 64 x 64 MR magnitude slice (int16), spacing 0.3125 mm (pydicom test data)."""
     return _load("mr_slice")
+
+
+def mr_brain() -> np.ndarray:
+    """A 128 x 128 axial MR brain slice (uint16 magnitude, 0..4095), spacing 2 mm.
+
+    The b = 0 image of a diffusion MRI scan, with a dark background (air)
+    around the head: the magnitude data on which Rician noise statistics
+    show.  From DIPY's test data ``S0_10slices.nii.gz`` (BSD licence, see
+    ``LICENSE.txt``).
+
+    >>> from imdiffuse import data
+    >>> mr = data.mr_brain()
+    >>> mr.shape, mr.dtype.name
+    ((128, 128), 'uint16')
+    """
+    return _load("mr_brain")
 
 
 # Ellipsoids of a 3-D Shepp-Logan-type head phantom (Kak & Slaney 1988,
