@@ -166,3 +166,53 @@ def test_denoise_verb(tmp_path, ct_file):
     assert code == 2 and "kappa applies to method='perona_malik'" in err
     code, _, err = run("denoise", noisy_path, "-o", tmp_path / "y.nii.gz", "--sigma", "0")
     assert code == 2 and "--sigma must be > 0" in err
+
+
+@pytest.fixture
+def rician_file(tmp_path):
+    """An MR slice with 8 % Rician noise, stored as a float32 NIfTI with spacing."""
+    mr = imd.data.mr_brain().astype(np.float64)
+    s = 0.08 * np.percentile(mr, 99.5)
+    rng = np.random.default_rng(11)
+    mag = np.hypot(mr + rng.normal(0, s, mr.shape), rng.normal(0, s, mr.shape)).astype(np.float32)
+    path = tmp_path / "mr_noisy.nii.gz"
+    imd.io.write(path, mag, spacing=imd.data.SPACING["mr_brain"])
+    return path, mr, mag
+
+
+def test_denoise_verb_rician_auto_and_mask(tmp_path, rician_file):
+    path, clean, mag = rician_file
+    out = tmp_path / "mr_clean.nii.gz"
+    code, stdout, err = run("denoise", path, "-o", out)
+    assert code == 0, err
+    assert "noise model: rician (auto)" in stdout
+    res = imd.io.read(out).data
+    np.testing.assert_allclose(res, imd.denoise(mag, spacing=imd.data.SPACING["mr_brain"]), rtol=1e-5, atol=1e-2)
+    air = clean < 20
+    assert res[air].mean() < 0.25 * mag[air].mean()  # the Rician bias is removed from the background
+    # a mask file: voxels outside it are written unchanged
+    mask = np.zeros(clean.shape, np.uint8)
+    mask[32:96, 32:96] = 1
+    mask_path = tmp_path / "mask.nii.gz"
+    imd.io.write(mask_path, mask, spacing=imd.data.SPACING["mr_brain"])
+    out2 = tmp_path / "masked.nii.gz"
+    code, stdout, err = run("denoise", path, "-o", out2, "--mask", mask_path, "--noise", "rician")
+    assert code == 0, err
+    res2 = imd.io.read(out2).data
+    np.testing.assert_array_equal(res2[mask == 0], mag[mask == 0])
+    assert not np.array_equal(res2[mask == 1], mag[mask == 1])
+    code, stdout, err = run("denoise", path, "-o", tmp_path / "auto.nii.gz", "--mask", "auto")
+    assert code == 0 and "mask: auto" in stdout, err
+
+
+def test_denoise_verb_bad_noise_and_mask(tmp_path, rician_file, ct_file):
+    path, _, _ = rician_file
+    code, _, err = run("denoise", path, "-o", tmp_path / "x.nii.gz", "--noise", "poisson")
+    assert code == 2 and "--noise" in err
+    small = tmp_path / "small.nii.gz"
+    imd.io.write(small, np.ones((8, 8), np.uint8))
+    code, _, err = run("denoise", path, "-o", tmp_path / "y.nii.gz", "--mask", small)
+    assert code == 2 and "--mask" in err and "(8, 8)" in err and len(err.strip().splitlines()) == 1
+    # CT in Hounsfield units has negative values: not magnitude data
+    code, _, err = run("denoise", ct_file, "-o", tmp_path / "z.nii.gz", "--noise", "rician")
+    assert code == 2 and "noise='rician' needs magnitude data" in err
