@@ -793,10 +793,14 @@ def eigh3(m, w, V):
 
 
 @jit
-def _split(d1, d2):
-    """Share of a diagonal entry for the plane whose off-diagonal is d1 (the other has d2)."""
-    s = abs(d1) + abs(d2)
-    return 0.5 if s == 0.0 else abs(d1) / s
+def _split(d1, d2, eps):
+    """Share of a diagonal entry for the plane whose off-diagonal is d1 (the other has d2).
+
+    ``(|d1| + eps) / (|d1| + |d2| + 2 eps)``: proportional to the
+    off-diagonal entries, 1/2 where both vanish, and continuous in D
+    (``eps`` > 0 is a small fraction of the trace).
+    """
+    return (abs(d1) + eps) / (abs(d1) + abs(d2) + 2.0 * eps)
 
 
 @jit
@@ -886,9 +890,10 @@ def diffusion_tensor(J, T, mode, rank1, kind, lam, alpha, cc, h):
                 dxz = l0 * V[0, 0] * V[2, 0] + l1 * V[0, 1] * V[2, 1] + l2 * V[0, 2] * V[2, 2]
                 dxy = l0 * V[1, 0] * V[2, 0] + l1 * V[1, 1] * V[2, 1] + l2 * V[1, 2] * V[2, 2]
             iz = 1.0 / (h[0] * h[0]); iy = 1.0 / (h[1] * h[1]); ix = 1.0 / (h[2] * h[2])
-            sx = _split(dxy, dxz)  # share of D_xx for the (y, x) plane, rest to (z, x)
-            sy = _split(dxy, dyz)  # share of D_yy for (y, x), rest to (z, y)
-            sz = _split(dxz, dyz)  # share of D_zz for (z, x), rest to (z, y)
+            eps = 1e-3 * (dzz + dyy + dxx) + 1e-300
+            sx = _split(dxy, dxz, eps)  # share of D_xx for the (y, x) plane, rest to (z, x)
+            sy = _split(dxy, dyz, eps)  # share of D_yy for (y, x), rest to (z, y)
+            sz = _split(dxz, dyz, eps)  # share of D_zz for (z, x), rest to (z, y)
             _store_plane(T, 0, z, y, x, sy * dyy * iy, sx * dxx * ix, dxy / (h[1] * h[2]))
             _store_plane(T, 3, z, y, x, sz * dzz * iz, (1.0 - sx) * dxx * ix, dxz / (h[0] * h[2]))
             _store_plane(T, 6, z, y, x, (1.0 - sz) * dzz * iz, (1.0 - sy) * dyy * iy, dyz / (h[0] * h[1]))

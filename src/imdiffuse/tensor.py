@@ -41,6 +41,13 @@ TENSOR_CYCLE_LIMITS = 8.0
 #: standard 2d+1 point Laplacian for D = I.
 STENCIL_ALPHA = 0.0
 
+#: stencil name -> kernel parameter (negative: nonnegative variant, see
+#: _kernels._cell_weights)
+STENCILS = {"www": STENCIL_ALPHA, "nonnegative": -1.0}
+
+#: Largest growth of a cell's trace by the nonnegative variant: (1 + sqrt 2) / 2
+NONNEGATIVE_TRACE_FACTOR = (1.0 + math.sqrt(2.0)) / 2.0
+
 
 def _check_scheme(scheme):
     if scheme == "aos":
@@ -86,7 +93,8 @@ class TensorDiffusion:
 
     scalar = False
 
-    def __init__(self, grid, mode, *, sigma, rho, kind=4, lam=1.0, alpha=1e-3, C=1.0, fixed_limit=False):
+    def __init__(self, grid, mode, *, sigma, rho, kind=4, lam=1.0, alpha=1e-3, C=1.0, fixed_limit=False,
+                 stencil="www"):
         self.grid = grid
         self.mode = mode
         self.sigma = float(sigma)
@@ -109,10 +117,12 @@ class TensorDiffusion:
         # entry is split between two planes whose cells may take the larger
         # share at different voxels, hence the factor 2 (see tensor_radius)
         self._universal = base / 2.0 if self.three else base
+        self._factor = NONNEGATIVE_TRACE_FACTOR if stencil == "nonnegative" else 1.0
+        self._universal /= self._factor
         self._limit = self._universal
         self._fixed = fixed_limit
         self.max_cycle_time = TENSOR_CYCLE_LIMITS * base
-        self.alpha_stencil = np.dtype(dt).type(STENCIL_ALPHA)
+        self.alpha_stencil = np.dtype(dt).type(STENCILS[stencil])
 
     def structure(self, u):
         """The structure tensor of u into self.T (layout of _kernels.structure_products)."""
@@ -144,7 +154,7 @@ class TensorDiffusion:
             self._limit = self._universal
         else:
             r = float(_kernels.tensor_radius(self.T))
-            self._limit = math.inf if r <= 0 else 2.0 / r
+            self._limit = math.inf if r <= 0 else 2.0 / (r * self._factor)
 
     def step(self, u, out, tau):
         from . import _kernels
@@ -232,17 +242,18 @@ def structure_tensor(image, sigma=1.0, rho=0.0, *, spacing=None, channel_axis=No
     return out
 
 
-def _prepare_common(image, t, scheme, spacing, channel_axis, n_steps):
+def _prepare_common(image, t, scheme, stencil, spacing, channel_axis, n_steps):
     array, grid = prepare(image, spacing, channel_axis)
     t = check_time(t)
     scheme = _check_scheme(scheme)
+    stencil = check_option(stencil, "stencil", tuple(STENCILS))
     if n_steps is not None:
         n_steps = check_int(n_steps, "n_steps", minimum=1)
-    return array, grid, t, scheme, n_steps
+    return array, grid, t, scheme, stencil, n_steps
 
 
 def edge_enhancing(image, t, *, kappa="auto", sigma=1.0, rho=0.0, diffusivity="weickert", scheme="auto",
-                   spacing=None, channel_axis=None, n_steps=None, callback=None):
+                   stencil="www", spacing=None, channel_axis=None, n_steps=None, callback=None):
     """Edge-enhancing diffusion (EED): smooth along edges, not across them.
 
     Solves ``u_t = div(D grad u)`` with reflecting boundaries to time ``t``.
@@ -278,6 +289,13 @@ def edge_enhancing(image, t, *, kappa="auto", sigma=1.0, rho=0.0, diffusivity="w
         default) is the m = 4 diffusivity of Weickert's EED.
     scheme : {"auto", "explicit", "fed"}, optional
         Time stepping; "auto" is FED.  AOS is not available for tensors.
+    stencil : {"www", "nonnegative"}, optional
+        Space discretisation (see Notes).  "www" (default): the
+        Weickert-Welk-Wickert delta stencil with alpha = 0, exact for the
+        tensor, nonnegative where the tensor allows it.  "nonnegative": the
+        same, with negative axial weights clipped to 0 (a little extra
+        diffusion along one grid axis at steep oblique edges), which gives
+        the discrete maximum principle for every tensor.
     spacing : float or sequence of float, optional
         Grid spacing per spatial axis (default 1).
     channel_axis : int, optional
@@ -313,7 +331,10 @@ def edge_enhancing(image, t, *, kappa="auto", sigma=1.0, rho=0.0, diffusivity="w
     wherever ``|D_xy| <= min(D_xx, D_yy)`` in grid units (2-D: everywhere D
     is at most ~5.8 times anisotropic, and at any anisotropy for edges along
     the axes and the diagonals).  Steep edges at other angles can give
-    over- and undershoots of a small fraction of the contrast.
+    over- and undershoots (up to ~5 % of the step on a binary edge at
+    10-30 degrees); ``stencil="nonnegative"`` clips the negative weights and
+    keeps the maximum principle for every tensor (explicit limit divided by
+    (1 + sqrt 2) / 2), at ~1 dB PSNR in denoising.
 
     Time: the explicit step limit is ``tau <= 2 / R`` with ``R`` the largest
     sum, over the cells around a voxel, of the cell traces ``D_PP / h_P**2
@@ -351,7 +372,8 @@ def edge_enhancing(image, t, *, kappa="auto", sigma=1.0, rho=0.0, diffusivity="w
     >>> float(u[:, 29].mean()) < 10 and float(u[:, 34].mean()) > 90  # the edge is kept
     True
     """
-    array, grid, t, scheme, n_steps = _prepare_common(image, t, scheme, spacing, channel_axis, n_steps)
+    array, grid, t, scheme, stencil, n_steps = _prepare_common(image, t, scheme, stencil, spacing, channel_axis,
+                                                                n_steps)
     kappa = check_positive(kappa, "kappa", auto=True)
     diffusivity = check_option(diffusivity, "diffusivity", tuple(DIFFUSIVITIES))
     sigma = check_positive(sigma, "sigma", allow_zero=True)
@@ -362,15 +384,15 @@ def edge_enhancing(image, t, *, kappa="auto", sigma=1.0, rho=0.0, diffusivity="w
         if not kappa > 0:
             kappa = 1.0
     op = TensorDiffusion(grid, 0, sigma=sigma, rho=rho, kind=DIFFUSIVITIES[diffusivity], lam=kappa * kappa,
-                         fixed_limit=scheme == "explicit")
+                         fixed_limit=scheme == "explicit", stencil=stencil)
     from .schemes import integrate
 
     u = integrate(op, u, t, scheme, n_steps=n_steps, callback=callback)
     return grid.from_canonical(u)
 
 
-def coherence_enhancing(image, t, *, sigma=0.5, rho=4.0, alpha=0.001, C=1.0, scheme="auto", spacing=None,
-                        channel_axis=None, n_steps=None, callback=None):
+def coherence_enhancing(image, t, *, sigma=0.5, rho=4.0, alpha=0.001, C=1.0, scheme="auto", stencil="www",
+                        spacing=None, channel_axis=None, n_steps=None, callback=None):
     """Coherence-enhancing diffusion (CED): smooth along flow-like structures.
 
     Solves ``u_t = div(D grad u)`` with reflecting boundaries to time ``t``.
@@ -401,7 +423,7 @@ def coherence_enhancing(image, t, *, sigma=0.5, rho=4.0, alpha=0.001, C=1.0, sch
         ``(mu_1 - mu_2)**2``; mu are squared gradients).  Default 1, as in
         Weickert's experiments on 0..255 images; scale it with the fourth
         power of the intensity range (e.g. ``C * (range / 255)**4``).
-    scheme, spacing, channel_axis, n_steps, callback
+    scheme, stencil, spacing, channel_axis, n_steps, callback
         As for :func:`edge_enhancing`.
 
     Returns
@@ -449,7 +471,8 @@ def coherence_enhancing(image, t, *, sigma=0.5, rho=4.0, alpha=0.001, C=1.0, sch
     >>> bool(np.corrcoef(gap.ravel(), stripes[:4].ravel())[0, 1] > 0.9)  # stripes reconnected
     True
     """
-    array, grid, t, scheme, n_steps = _prepare_common(image, t, scheme, spacing, channel_axis, n_steps)
+    array, grid, t, scheme, stencil, n_steps = _prepare_common(image, t, scheme, stencil, spacing, channel_axis,
+                                                                n_steps)
     sigma = check_positive(sigma, "sigma", allow_zero=True)
     rho = check_positive(rho, "rho", allow_zero=True)
     alpha = check_positive(alpha, "alpha")
@@ -457,7 +480,8 @@ def coherence_enhancing(image, t, *, sigma=0.5, rho=4.0, alpha=0.001, C=1.0, sch
         raise ValueError(f"alpha must be in (0, 1], got {alpha!r}")
     C = check_positive(C, "C")
     u = grid.to_canonical(array)
-    op = TensorDiffusion(grid, 1, sigma=sigma, rho=rho, alpha=alpha, C=C, fixed_limit=scheme == "explicit")
+    op = TensorDiffusion(grid, 1, sigma=sigma, rho=rho, alpha=alpha, C=C, fixed_limit=scheme == "explicit",
+                          stencil=stencil)
     from .schemes import integrate
 
     u = integrate(op, u, t, scheme, n_steps=n_steps, callback=callback)
