@@ -10,7 +10,7 @@ A. Quality, 2-D.  skimage ``camera``, ``astronaut`` (grey), ``coins``,
    data_range 255), found by the coarse-to-fine searches below; SSIM is the
    SSIM of that best-PSNR output.
 
-   * ours, ``perona_malik(scheme="fed")``:
+   * ours, ``perona_malik(scheme="auto")`` (explicit for sigma 0, else FED):
        coarse  diffusivity in {rational, exponential, charbonnier, tukey,
                weickert} x sigma in {0, 0.5, 1, 2} x kappa / sigma_n in
                {0.25, 0.5, 1, 2, 4} x t in geomspace(0.5, 60, 6)
@@ -248,7 +248,7 @@ class _Runner:
 
 
 def search_ours(noisy, clean, sigma_n, g) -> tuple[Best, list]:
-    """Coarse-to-fine search of perona_malik(scheme='fed') parameters; returns (best, records)."""
+    """Coarse-to-fine search of perona_malik(scheme='auto') parameters; returns (best, records)."""
     best = Best()
     records = []  # (diffusivity, sigma, kappa_mult, t, psnr)
     seen = {}
@@ -257,7 +257,7 @@ def search_ours(noisy, clean, sigma_n, g) -> tuple[Best, list]:
         key = (diff, s, round(km, 9), round(t, 9))
         if key in seen:
             return seen[key]
-        out = imd.perona_malik(noisy, t, kappa=km * sigma_n, diffusivity=diff, sigma=s, scheme="fed")
+        out = imd.perona_malik(noisy, t, kappa=km * sigma_n, diffusivity=diff, sigma=s)
         p = psnr_fast(clean, out)
         seen[key] = p
         records.append((diff, s, km, t, p))
@@ -519,7 +519,7 @@ def report_quality_2d(results, noise_levels):
         p = o["params"]
         rows.append([r["name"], r["sigma_n"], p["diffusivity"], p["sigma"], p["kappa"], p["kappa_mult"], p["t"],
                      o["psnr"], o["ssim"], o["calls"], o["seconds"]])
-    print("Best parameters found for ours (perona_malik, scheme='fed'):")
+    print("Best parameters found for ours (perona_malik, scheme='auto'):")
     print_table(rows, headers, {"sigma": "g", "kappa": ".3g", "kappa/sn": ".3g", "t": ".3g", "PSNR": ".2f",
                                 "SSIM": ".4f", "search s": ".1f"})
     print()
@@ -849,7 +849,7 @@ def equal_psnr(args, state):
                      times_sitk[0] / tt[0], times_sitk[1] / tt[1]])
     set_threads(max_threads())
     print("Equal-PSNR speed, camera sigma_n=25 (float32 input), SimpleITK GradientAnisotropicDiffusion at its best")
-    print("parameters (time includes numpy<->ITK copies) vs ours (scheme='fed') with the cheapest parameters found")
+    print("parameters (time includes numpy<->ITK copies) vs ours (scheme='auto') with the cheapest parameters found")
     print(f"that reach its PSNR ({len(found)} candidates timed: per diffusivity and sigma, the smallest t from the")
     print("section-A search, bisected 3 times on log t).  Goal: >= 20x.")
     print_table(rows, headers, {"PSNR": ".2f", "time s (1 thr)": ".4f", "time s (2 thr)": ".4f",
