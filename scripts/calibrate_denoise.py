@@ -133,13 +133,27 @@ GRIDS = {
         "b": np.geomspace(5, 300, 15),
         "p": np.linspace(0.8, 2.2, 15),
     },
+    "eed": {
+        "diffusivity": ["weickert", "exponential", "rational", "tukey", "charbonnier"],
+        "a": np.geomspace(0.1, 2.0, 14),
+        "c": [0.5, 0.75, 1.0, 1.5, 2.0],
+        "b": np.geomspace(2, 200, 15),
+        "p": np.linspace(0.8, 2.2, 15),
+    },
+    "ced": {
+        "s": [0.5, 1.0, 1.5],
+        "r": [2.0, 3.0, 4.0, 6.0],
+        "k": np.geomspace(1e-5, 1.0, 11),
+        "b": np.geomspace(20, 2000, 15),
+        "p": np.linspace(0.8, 2.2, 15),
+    },
 }
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="4 images, 3 noise levels, 1 round")
-    parser.add_argument("--methods", default="heat,tv,perona_malik")
+    parser.add_argument("--methods", default="heat,tv,perona_malik,eed,ced")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--per-image", action="store_true", help="also print per-image optima (slow)")
     parser.add_argument("--ndim", type=int, choices=(2, 3), default=2, help="calibrate the 2-D or the 3-D rules")

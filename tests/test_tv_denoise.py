@@ -68,7 +68,7 @@ def test_estimate_noise_recovers_sigma():
     assert abs(imd.estimate_noise(vol + rng.normal(0, 20, vol.shape)) - 20) < 3
 
 
-@pytest.mark.parametrize("method", ["auto", "perona_malik", "tv", "heat"])
+@pytest.mark.parametrize("method", ["auto", "perona_malik", "tv", "heat", "eed", "ced"])
 def test_denoise_blind_improves_and_keeps_dtype(method):
     from skimage import data
 
@@ -110,7 +110,7 @@ def test_denoise_bad_input():
         imd.denoise(np.zeros((8, 8)), sigma=-1.0)
     with pytest.raises(ValueError, match="method must be one of 'auto', 'perona_malik', 'tv', 'heat'"):
         imd.denoise(np.zeros((8, 8)), method="nlmeans")
-    with pytest.raises(ValueError, match="kappa applies to method='perona_malik' only"):
+    with pytest.raises(ValueError, match="kappa applies to method='perona_malik' or 'eed' only"):
         imd.denoise(np.zeros((8, 8)), method="heat", sigma=1.0, kappa=3.0)
     with pytest.raises(ValueError, match="NaN"):
         imd.denoise(np.full((8, 8), np.nan))
@@ -121,3 +121,17 @@ def test_robust_contrast():
     img[:, 50:] = 200
     assert robust_contrast(img) == pytest.approx(200, rel=0.05)
     assert robust_contrast(np.zeros((10, 10)), sigma=5) == 20
+
+
+@pytest.mark.parametrize("method", ["eed", "ced"])
+def test_denoise_tensor_methods_3d_and_colour(method):
+    vol = imd.data.phantom3d((20, 32, 32), noise=20.0, seed=2)
+    clean = imd.data.phantom3d((20, 32, 32))
+    u = imd.denoise(vol, method=method, spacing=(2.0, 1.0, 1.0))
+    assert u.shape == vol.shape and u.dtype == np.float32 and np.isfinite(u).all()
+    assert np.abs(u - clean).mean() < np.abs(vol - clean).mean()
+    rgb = np.stack([vol[10], vol[10] * 0.5, vol[10] + 10], axis=-1)
+    v = imd.denoise(rgb, method=method, channel_axis=-1)
+    assert v.shape == rgb.shape
+    with pytest.raises(ValueError, match="kappa applies to method='perona_malik' or 'eed' only"):
+        imd.denoise(vol, method="ced", kappa=3.0)
