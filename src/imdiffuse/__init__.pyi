@@ -1,5 +1,5 @@
 # Public API of imdiffuse: re-exports only (loaded lazily, see __init__.py).
-from . import data, io, noise, schemes
+from . import data, fmm, io, noise, schemes
 from .denoise import denoise
 from .noise import estimate_noise
 from .diffusivity import estimate_kappa
@@ -7,5 +7,5 @@ from .linear import heat
 from .nonlinear import perona_malik, tv_flow
 from .tensor import coherence_enhancing, edge_enhancing, structure_tensor
 
-__all__ = ["heat", "perona_malik", "tv_flow", "estimate_kappa", "denoise", "estimate_noise", "io", "data", "noise", "schemes",
+__all__ = ["heat", "perona_malik", "tv_flow", "estimate_kappa", "denoise", "estimate_noise", "io", "data", "noise", "schemes", "fmm",
            "edge_enhancing", "coherence_enhancing", "structure_tensor"]

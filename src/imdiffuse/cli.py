@@ -155,8 +155,9 @@ def _positive_or_none(name):
 
 
 @verb("denoise", "blind denoising by diffusion: noise model and level estimated, parameters chosen",
-      arg("--method", choices=("auto", "perona_malik", "tv", "heat"), default="auto",
-          help="diffusion model (default auto = Perona-Malik)"),
+      arg("--method", choices=("auto", "perona_malik", "tv", "heat", "eed", "ced"), default="auto",
+          help="diffusion model (default auto = Perona-Malik; eed = edge-enhancing tensor diffusion, "
+               "ced = coherence-enhancing)"),
       arg("--noise", choices=("auto", "gaussian", "rician"), default="auto",
           help="noise model: gaussian, rician (MR magnitude: sigma from the background, bias removed) or auto "
                "(default: decided from the data, and printed)"),
@@ -167,7 +168,7 @@ def _positive_or_none(name):
                "outside; 'auto' = everything but the dark background"),
       arg("--t", type=_positive_float("--t"), default=None, help="override the stopping time"),
       arg("--kappa", type=_positive_or_none("--kappa"), default=None,
-          help="override Perona-Malik's contrast parameter (intensity per unit length)"),
+          help="override the contrast parameter of perona_malik/eed (intensity per unit length)"),
       _dtype_arg)
 def _denoise(args, session):
     import numpy as np
@@ -202,6 +203,65 @@ def _denoise(args, session):
     out = denoise(img.data, method=args.method, noise=noise, sigma=sigma if sigma > 0 else None, mask=mask,
                   spacing=img.spacing, channel_axis=img.channel_axis, t=args.t, kappa=args.kappa)
     session.write(args.output, out, like=img, dtype=args.dtype)
+
+
+_float_dtype_arg = arg("--dtype", choices=("float32", "float64"), default="float32",
+                       help="output data type (default float32)")
+
+
+@verb("distance", "signed distance to the boundary of a binary mask (negative inside, positive outside)",
+      arg("--order", type=int, choices=(1, 2), default=2, help="fast marching stencil order (default 2)"),
+      _float_dtype_arg)
+def _distance(args, session):
+    import numpy as np
+
+    from . import io
+    from .fmm import distance
+
+    session.check_output(args.output, [args.input])
+    img = io.read(args.input)
+    if img.channel_axis is not None:
+        raise ValueError(f"MASK must be a single-channel image or volume, got channels on axis {img.channel_axis}")
+    inside = np.asarray(img.data) != 0
+    if inside.all() or not inside.any():
+        raise ValueError("MASK has no boundary: it must contain both foreground (nonzero) and background (0) pixels")
+    # the boundary lies halfway between inside and outside pixels
+    d = distance(np.where(inside, -1.0, 1.0), dx=img.spacing, order=args.order, init="linear")
+    session.write(args.output, np.asarray(d), like=img, dtype=args.dtype)
+
+
+def _seed(text):
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed must be comma-separated indices like 120,80, got {text!r}") from None
+
+
+@verb("arrival", "arrival time of a front from seed points through a speed image (|grad T| speed = 1)",
+      arg("--seed", type=_seed, action="append", required=True, metavar="I,J[,K]",
+          help="seed position in index coordinates (row,column[,slice order as stored]); repeatable"),
+      arg("--stop", type=_positive_or_none("--stop"), default=None,
+          help="stop when the time exceeds this value (later points are NaN)"),
+      arg("--order", type=int, choices=(1, 2), default=2, help="fast marching stencil order (default 2)"),
+      _float_dtype_arg)
+def _arrival(args, session):
+    import numpy as np
+
+    from . import io
+    from .fmm import arrival_time
+
+    session.check_output(args.output, [args.input])
+    img = io.read(args.input)
+    if img.channel_axis is not None:
+        raise ValueError(f"SPEED must be a single-channel image or volume, got channels on axis {img.channel_axis}")
+    ndim = np.ndim(img.data)
+    for s in args.seed:
+        if len(s) != ndim:
+            raise ValueError(f"--seed must have {ndim} coordinates for a {ndim}-D image, got {','.join(map(str, s))}")
+    T = arrival_time(np.asarray(img.data), np.array(args.seed), dx=img.spacing, order=args.order, stop=args.stop)
+    if np.isnan(T).any():
+        session.say(f"{int(np.isnan(T).sum())} point(s) not reached (NaN)")
+    session.write(args.output, T, like=img, dtype=args.dtype)
 
 
 @verb("info", "print shape, dtype, spacing and value range of an image or volume file", io=False)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._kernels import jit
-from ._march import EXTENSION, FAR, FROZEN, MASK, TRAVEL, _coords, _nbr
+from ._march import EXTENSION, FAR, FROZEN, MASK, TRAVEL, _coords, _nbr, _step
 
 
 @jit
@@ -40,17 +40,24 @@ def init_linear(phi, flag, dist, speed, fext, ext_mask, shape, strides, periodic
             count += 1
             if mode == EXTENSION:
                 fext[i] = speed[i]
+    for e in range(ndim):
+        ci[e] = 0
     for i in range(size):
+        if i > 0:  # odometer: the coordinates of i without divisions
+            for e in range(ndim - 1, -1, -1):
+                ci[e] += 1
+                if ci[e] < shape[e]:
+                    break
+                ci[e] = 0
         if flag[i] != FAR:
             continue
-        _coords(i, strides, ci)
         borders = False
         pi = phi[i]
         for e in range(ndim):
             ld[e] = 0.0
             ls[e] = 0.0
             for step in (-1, 1):
-                n = _nbr(i, ci[e], e, step, shape, strides, periodic)
+                n = _step(i, ci[e], step, shape[e], strides[e], periodic[e])
                 if n >= 0 and flag[n] != MASK and pi * phi[n] < 0:
                     borders = True
                     d = dx[e] * pi / (pi - phi[n])
@@ -193,6 +200,32 @@ def init_quadratic(phi, flag, dist, shape, strides, periodic, dx):
         if not ok:
             continue
         r = _closest_on_quadric(p0, g, H, hmax, y)
+        # never farther than the model's own zero crossing along an axis:
+        # keeps neighbouring front nodes consistent (|d_i - d_j| <= dx)
+        for e in range(ndim):
+            qa = 0.5 * H[e, e]
+            qb = g[e]
+            tmin = -1.0
+            if qa == 0.0:
+                if qb != 0.0:
+                    tmin = abs(p0 / qb)
+            else:
+                disc = qb * qb - 4 * qa * p0
+                if disc >= 0:
+                    sq = np.sqrt(disc)
+                    # numerically stable roots
+                    qq = -0.5 * (qb + sq if qb >= 0 else qb - sq)
+                    t1 = qq / qa
+                    t2 = p0 / qq if qq != 0.0 else t1
+                    tmin = min(abs(t1), abs(t2))
+            if 0.0 <= tmin <= dx[e] and (r < 0.0 or tmin < r):
+                r = tmin
+            # and not beyond the linearly interpolated crossing with a neighbour
+            for nb in (minus[e], plus[e]):
+                if p0 * phi[nb] < 0:
+                    t = dx[e] * p0 / (p0 - phi[nb])
+                    if r < 0.0 or t < r:
+                        r = t
         if r > 0.0:
             out[i] = r if p0 > 0 else -r
             refined += 1

@@ -32,58 +32,6 @@ AA = 9.0 / 4.0
 THIRD = 1.0 / 3.0
 
 
-# ------------------------------------------------------------------ heap --
-# keys hk[0:n], point indices hi[0:n], pos[point] = heap slot (decrease-key).
-
-
-@jit
-def _sift_up(hk, hi, pos, k):
-    key = hk[k]
-    idx = hi[k]
-    while k > 0:
-        parent = (k - 1) >> 1
-        if hk[parent] <= key:
-            break
-        hk[k] = hk[parent]
-        hi[k] = hi[parent]
-        pos[hi[k]] = k
-        k = parent
-    hk[k] = key
-    hi[k] = idx
-    pos[idx] = k
-
-
-@jit
-def _sift_down(hk, hi, pos, k, n):
-    key = hk[k]
-    idx = hi[k]
-    while True:
-        child = 2 * k + 1
-        if child >= n:
-            break
-        if child + 1 < n and hk[child + 1] < hk[child]:
-            child += 1
-        if hk[child] >= key:
-            break
-        hk[k] = hk[child]
-        hi[k] = hi[child]
-        pos[hi[k]] = k
-        k = child
-    hk[k] = key
-    hi[k] = idx
-    pos[idx] = k
-
-
-@jit
-def _heap_set(hk, hi, pos, k, n, key):
-    old = hk[k]
-    hk[k] = key
-    if key < old:
-        _sift_up(hk, hi, pos, k)
-    else:
-        _sift_down(hk, hi, pos, k, n)
-
-
 # ------------------------------------------------------------- neighbours --
 
 
@@ -100,6 +48,17 @@ def _nbr(i, c, e, step, shape, strides, periodic):
 
 
 @jit
+def _step(i, c, step, n, stride, per):
+    """Scalar-only :func:`_nbr` for the hot loop (no array arguments, no refcounting)."""
+    nc = c + step
+    if nc < 0 or nc >= n:
+        if not per:
+            return -1
+        nc = nc % n
+    return i + (nc - c) * stride
+
+
+@jit
 def _coords(i, strides, out):
     rem = i
     for e in range(strides.shape[0]):
@@ -112,7 +71,7 @@ def _coords(i, strides, out):
 
 
 @jit
-def _terms(p, cp, dist, flag, phi, shape, strides, periodic, idx2, order, mode, strict, ta, tb, tc):
+def _terms(p, cp, dist, flag, phi, shape, strides, periodic, idx2, order, mode, strict, tt):
     """Per-axis quadratic coefficients (a, b, c) of the upwind update of point p.
 
     Returns a bit mask of the axes with a frozen neighbour.  ``strict``
@@ -142,51 +101,61 @@ def _terms(p, cp, dist, flag, phi, shape, strides, periodic, idx2, order, mode, 
                                     phi[n2] * phi[n] < 0 or phi[n2] * phi[p] < 0
                                 ):
                                     v2 = -v2
-        ta[e] = 0.0
-        tb[e] = 0.0
-        tc[e] = 0.0
+        tt[0, e] = 0.0
+        tt[1, e] = 0.0
+        tt[2, e] = 0.0
+        tt[3, e] = 0.0
         if v2 < MAXD:
             tp = THIRD * (4 * v1 - v2)
-            ta[e] = idx2[e] * AA
-            tb[e] = idx2[e] * 2 * AA * tp
-            tc[e] = idx2[e] * AA * (tp * tp)
+            tt[0, e] = idx2[e] * AA
+            tt[1, e] = idx2[e] * 2 * AA * tp
+            tt[2, e] = idx2[e] * AA * (tp * tp)
+            tt[3, e] = abs(v1)
             active |= 1 << e
         elif v1 < MAXD:
-            ta[e] = idx2[e]
-            tb[e] = idx2[e] * 2 * v1
-            tc[e] = idx2[e] * (v1 * v1)
+            tt[0, e] = idx2[e]
+            tt[1, e] = idx2[e] * 2 * v1
+            tt[2, e] = idx2[e] * (v1 * v1)
+            tt[3, e] = abs(v1)
             active |= 1 << e
     return active
 
 
 @jit
-def _solve(subset, ta, tb, tc, rhs, root):
+def _solve(subset, tt, rhs, root, causal):
     """Root of sum_e a_e T^2 - b_e T + c_e = rhs over the axes in ``subset``.
 
-    Returns (value, ok).  ``root``: 0 travel time or 1 positive distance
-    (the larger root), -1 negative distance (the smaller root).
+    ``tt`` rows: a, b, c and |first neighbour value| per axis.  Returns
+    (value, ok).  ``root``: 0 travel time or 1 positive distance (the larger
+    root), -1 negative distance (the smaller root).  ``causal``: also fail
+    when |T| is below a neighbour value it was computed from (upwind
+    violation), so that the caller falls back to fewer axes.
     """
     a = 0.0
     b = 0.0
     c = 0.0
-    for e in range(ta.shape[0]):
+    vmax = 0.0
+    for e in range(tt.shape[1]):
         if subset & (1 << e):
-            a += ta[e]
-            b -= tb[e]
-            c += tc[e]
+            a += tt[0, e]
+            b -= tt[1, e]
+            c += tt[2, e]
+            vmax = max(vmax, tt[3, e])
     c -= rhs
     det = b * b - 4 * a * c
-    if a == 0.0:
+    if a == 0.0 or det < 0:
         return 0.0, False
-    if det >= 0:
-        if root >= 0:
-            return (-b + np.sqrt(det)) / 2.0 / a, True
-        return (-b - np.sqrt(det)) / 2.0 / a, True
-    return 0.0, False
+    if root >= 0:
+        v = (-b + np.sqrt(det)) / 2.0 / a
+    else:
+        v = (-b - np.sqrt(det)) / 2.0 / a
+    if (root == 0 and v < 0) or (causal and abs(v) < vmax):
+        return v, False
+    return v, True
 
 
 @jit
-def _fewer_axes(active, ta, tb, tc, rhs, root, memo_v, memo_ok):
+def _fewer_axes(active, tt, rhs, root, memo_v, memo_ok, causal):
     """scikit-fmm's recursion on failure: best solution with fewer axes.
 
     value(S) = solve(S) if it succeeds, else the best of value(S - {e});
@@ -197,10 +166,10 @@ def _fewer_axes(active, ta, tb, tc, rhs, root, memo_v, memo_ok):
     for s in range(1, active + 1):
         if s & active != s:
             continue
-        v, ok = _solve(s, ta, tb, tc, rhs, root)
+        v, ok = _solve(s, tt, rhs, root, causal)
         if not ok:
             ok = False
-            for e in range(ta.shape[0]):
+            for e in range(tt.shape[1]):
                 bit = 1 << e
                 if s & bit:
                     r = s ^ bit
@@ -217,39 +186,33 @@ def _fewer_axes(active, ta, tb, tc, rhs, root, memo_v, memo_ok):
 
 
 @jit
-def _update(p, cp, dist, flag, phi, speed, shape, strides, periodic, idx2, order, mode, strict,
-            ta, tb, tc, memo_v, memo_ok):
-    """New tentative value of point p from its frozen neighbours: (value, ok)."""
-    if mode == TRAVEL:
-        f = speed[p]
-        rhs = 1 / (f * f)
-        root = 0
-    else:
-        rhs = 1.0
-        root = 1 if phi[p] > EPS else -1
-    active = _terms(p, cp, dist, flag, phi, shape, strides, periodic, idx2, order, mode, strict, ta, tb, tc)
+def _fallback(p, cp, dist, flag, phi, shape, strides, periodic, idx2, order, mode, strict,
+              tt, memo_v, memo_ok, rhs, root):
+    """Value of point p when the full upwind quadratic has no real root: (value, ok).
+
+    Only called on failure (rare), so it may take many array arguments.
+    """
+    active = _terms(p, cp, dist, flag, phi, shape, strides, periodic, idx2, order, mode, strict, tt)
     if active == 0:
         return 0.0, False
-    v, ok = _solve(active, ta, tb, tc, rhs, root)
-    if ok:
-        return v, True
-    if order == 2 and mode != TRAVEL:
+    causal = not strict
+    if order == 2 and (mode != TRAVEL or causal):
         # local fallback to the first-order stencil (as scikit-fmm >= 2022 for distances)
-        active = _terms(p, cp, dist, flag, phi, shape, strides, periodic, idx2, 1, mode, strict, ta, tb, tc)
-        v, ok = _solve(active, ta, tb, tc, rhs, root)
+        active = _terms(p, cp, dist, flag, phi, shape, strides, periodic, idx2, 1, mode, strict, tt)
+        v, ok = _solve(active, tt, rhs, root, causal)
         if ok:
             return v, True
-    if strict and mode != TRAVEL:
-        # scikit-fmm: the vertex of the parabola, -b / 2a
+    if strict and (mode != TRAVEL or order == 1):
+        # scikit-fmm (distances, and order-1 travel times): the vertex of the parabola, -b / 2a
         a = 0.0
         b = 0.0
-        for e in range(ta.shape[0]):
+        for e in range(tt.shape[1]):
             if active & (1 << e):
-                a += ta[e]
-                b -= tb[e]
+                a += tt[0, e]
+                b -= tt[1, e]
         return -b / (2.0 * a), True
     # upwind fallback: the best solution that uses fewer axes
-    return _fewer_axes(active, ta, tb, tc, rhs, root, memo_v, memo_ok)
+    return _fewer_axes(active, tt, rhs, root, memo_v, memo_ok, causal)
 
 
 @jit
@@ -297,30 +260,6 @@ def _inherit_label(i, ci, dist, flag, label, shape, strides, periodic):
 
 
 @jit
-def _visit(n, cn, dist, flag, phi, speed, shape, strides, periodic, idx2, order, mode, strict,
-           ta, tb, tc, memo_v, memo_ok, hk, hi, pos, hn):
-    """(Re)compute a FAR or NARROW point and push/update it in the heap."""
-    fl = flag[n]
-    if fl == NARROW:
-        v, ok = _update(n, cn, dist, flag, phi, speed, shape, strides, periodic, idx2, order, mode, strict,
-                        ta, tb, tc, memo_v, memo_ok)
-        if ok:
-            dist[n] = v
-            _heap_set(hk, hi, pos, pos[n], hn[0], abs(v))
-    elif fl == FAR:
-        v, ok = _update(n, cn, dist, flag, phi, speed, shape, strides, periodic, idx2, order, mode, strict,
-                        ta, tb, tc, memo_v, memo_ok)
-        if ok:
-            dist[n] = v
-            flag[n] = NARROW
-            k = hn[0]
-            hn[0] = k + 1
-            hk[k] = abs(v)
-            hi[k] = n
-            _sift_up(hk, hi, pos, k)
-
-
-@jit
 def march(dist, flag, phi, speed, fext, label, shape, strides, periodic, idx2, order, mode, narrow, stop, strict):
     """Fast marching from the FROZEN points of ``flag`` (values in ``dist``).
 
@@ -329,7 +268,8 @@ def march(dist, flag, phi, speed, fext, label, shape, strides, periodic, idx2, o
     dist : (N,) float64, values of the frozen points; output
     flag : (N,) int8, FAR / FROZEN / MASK on input; FROZEN = reached on output
     phi : (N,) float64, sign of the result (DISTANCE/EXTENSION modes) and
-        scikit-fmm's sign flip of second neighbours across the front (TRAVEL)
+        scikit-fmm's sign flip of second neighbours across the front (TRAVEL;
+        a size-1 dummy disables it)
     speed : (N,) float64 (TRAVEL mode; > 0 where not masked) or a dummy
     fext : (N,) float64 extension velocities (EXTENSION mode) or a dummy
     label : (N,) int64 labels of the frozen points, inherited upwind, or size 0
@@ -337,101 +277,247 @@ def march(dist, flag, phi, speed, fext, label, shape, strides, periodic, idx2, o
     order : 1 or 2; mode : DISTANCE, TRAVEL or EXTENSION
     narrow : stop when the smallest |value| exceeds it (0: never)
     stop : same, for arrival times (inf: never)
-    strict : reproduce scikit-fmm's second-order stencil bit for bit
+    strict : reproduce scikit-fmm's second-order stencil and fallbacks bit for bit
 
     Returns the number of frozen points.
+
+    The hot loop is written out in this one function on purpose: every call
+    to a compiled helper that takes arrays costs atomic reference-count
+    updates per array, which made a version built from small helpers 4x
+    slower.  Helpers taking scalars only (:func:`_step`) are free.
     """
     ndim = shape.shape[0]
     size = dist.shape[0]
+    flip = mode == TRAVEL and phi.shape[0] == size
+    use_label = label.shape[0] > 0
     pos = np.empty(size, dtype=np.int64)
-    nheap = 0
+    nfar = 0
+    frozen = 0
     for i in range(size):
         if flag[i] == FAR:
-            nheap += 1
-    hk = np.empty(max(nheap, 1), dtype=np.float64)
-    hi = np.empty(max(nheap, 1), dtype=np.int64)
-    hn = np.zeros(1, dtype=np.int64)
-    ta = np.zeros(ndim)
-    tb = np.zeros(ndim)
-    tc = np.zeros(ndim)
+            nfar += 1
+        elif flag[i] == FROZEN:
+            frozen += 1
+    if frozen == 0:
+        return 0
+    hk = np.empty(max(nfar, 1), dtype=np.float64)
+    hi = np.empty(max(nfar, 1), dtype=np.int64)
+    nh = 0
+    tt = np.zeros((4, ndim))
     memo_v = np.zeros(1 << ndim)
     memo_ok = np.zeros(1 << ndim, dtype=np.bool_)
     ci = np.empty(ndim, dtype=np.int64)
-    cn = np.empty(ndim, dtype=np.int64)
-    use_label = label.shape[0] > 0
-    frozen = 0
+    cand = np.empty(4 * ndim, dtype=np.int64)
+    candc = np.empty((4 * ndim, ndim), dtype=np.int64)
+    scan = 0
+    cur = -1  # frozen point whose neighbours are next; pos[] chains the rest of its group
 
-    # initial narrow band: far points next to a frozen point
-    for i in range(size):
-        if flag[i] != FAR:
-            if flag[i] == FROZEN:
-                frozen += 1
-            continue
-        _coords(i, strides, ci)
-        touch = -1
-        for e in range(ndim):
-            for step in (-1, 1):
-                n = _nbr(i, ci[e], e, step, shape, strides, periodic)
-                if n >= 0 and flag[n] == FROZEN:
-                    touch = n
-                    break
-            if touch >= 0:
-                break
-        if touch >= 0:
-            _visit(i, ci, dist, flag, phi, speed, shape, strides, periodic, idx2, order, mode, strict,
-                   ta, tb, tc, memo_v, memo_ok, hk, hi, pos, hn)
-    if frozen == 0:
-        return 0
-
-    group = np.empty(16, dtype=np.int64)
-    while hn[0] > 0:
-        value = hk[0]
-        if (narrow != 0 and value > narrow) or value > stop:
-            break
-        # pop every point with this value, freeze them, then update their neighbours
-        ng = 0
-        while hn[0] > 0 and hk[0] == value:
-            i = hi[0]
-            n_last = hn[0] - 1
-            hn[0] = n_last
-            if n_last > 0:
-                hk[0] = hk[n_last]
-                hi[0] = hi[n_last]
-                pos[hi[0]] = 0
-                _sift_down(hk, hi, pos, 0, n_last)
-            flag[i] = FROZEN
-            frozen += 1
-            if mode == EXTENSION or use_label:
-                _coords(i, strides, ci)
-                if mode == EXTENSION:
-                    _finalize_extension(i, ci, dist, flag, fext, shape, strides, periodic, idx2)
-                if use_label:
-                    _inherit_label(i, ci, dist, flag, label, shape, strides, periodic)
-            if ng == group.shape[0]:
-                bigger = np.empty(2 * ng, dtype=np.int64)
-                bigger[:ng] = group
-                group = bigger
-            group[ng] = i
-            ng += 1
-        for g in range(ng):
-            i = group[g]
-            _coords(i, strides, ci)
+    while True:
+        # ---- 1. the next points to (re)compute: `cand` (with coordinates)
+        ncand = 0
+        if scan < size:
+            # initial narrow band: the FAR neighbours of the initially frozen points
+            i = scan
+            scan += 1
+            if flag[i] != FROZEN:
+                continue
+            rem = i
+            for e in range(ndim):
+                q = rem // strides[e]
+                ci[e] = q
+                rem -= q * strides[e]
             for e in range(ndim):
                 for step in (-1, 1):
-                    n = _nbr(i, ci[e], e, step, shape, strides, periodic)
-                    if n >= 0 and flag[n] < FROZEN:
-                        for k in range(ndim):
-                            cn[k] = ci[k]
-                        cn[e] = (ci[e] + step) % shape[e]
-                        _visit(n, cn, dist, flag, phi, speed, shape, strides, periodic, idx2, order, mode,
-                               strict, ta, tb, tc, memo_v, memo_ok, hk, hi, pos, hn)
-                    if order == 2 and n >= 0 and flag[n] == FROZEN:
-                        # the point behind a frozen neighbour gets a second-order stencil now
-                        n2 = _nbr(i, ci[e], e, 2 * step, shape, strides, periodic)
-                        if n2 >= 0 and flag[n2] == NARROW:
-                            for k in range(ndim):
-                                cn[k] = ci[k]
-                            cn[e] = (ci[e] + 2 * step) % shape[e]
-                            _visit(n2, cn, dist, flag, phi, speed, shape, strides, periodic, idx2, order,
-                                   mode, strict, ta, tb, tc, memo_v, memo_ok, hk, hi, pos, hn)
+                    n = _step(i, ci[e], step, shape[e], strides[e], periodic[e])
+                    if n >= 0 and flag[n] == FAR:
+                        cand[ncand] = n
+                        for f in range(ndim):
+                            candc[ncand, f] = ci[f]
+                        candc[ncand, e] = (ci[e] + step) % shape[e]
+                        ncand += 1
+            if ncand == 0:
+                continue
+        else:
+            if cur < 0:
+                if nh == 0:
+                    break
+                value = hk[0]
+                if (narrow != 0 and value > narrow) or value > stop:
+                    break
+                # pop every point with this value and freeze it (chained through pos)
+                while nh > 0 and hk[0] == value:
+                    i = hi[0]
+                    nh -= 1
+                    if nh > 0:
+                        key = hk[nh]
+                        idx = hi[nh]
+                        k = 0
+                        while True:
+                            child = 2 * k + 1
+                            if child >= nh:
+                                break
+                            if child + 1 < nh and hk[child + 1] < hk[child]:
+                                child += 1
+                            if hk[child] >= key:
+                                break
+                            hk[k] = hk[child]
+                            hi[k] = hi[child]
+                            pos[hi[k]] = k
+                            k = child
+                        hk[k] = key
+                        hi[k] = idx
+                        pos[idx] = k
+                    flag[i] = FROZEN
+                    frozen += 1
+                    pos[i] = cur
+                    cur = i
+                    if mode == EXTENSION or use_label:
+                        _coords(i, strides, ci)
+                        if mode == EXTENSION:
+                            _finalize_extension(i, ci, dist, flag, fext, shape, strides, periodic, idx2)
+                        if use_label:
+                            best = MAXD
+                            for e in range(ndim):
+                                for step in (-1, 1):
+                                    n = _step(i, ci[e], step, shape[e], strides[e], periodic[e])
+                                    if (n >= 0 and n != i and flag[n] == FROZEN and label[n] >= 0
+                                            and abs(dist[n]) < best):
+                                        best = abs(dist[n])
+                                        label[i] = label[n]
+            # the FAR/NARROW neighbours of one frozen point of the group, and
+            # (order 2) the NARROW points behind a frozen neighbour
+            i = cur
+            cur = pos[i]
+            rem = i
+            for e in range(ndim):
+                q = rem // strides[e]
+                ci[e] = q
+                rem -= q * strides[e]
+            for e in range(ndim):
+                for step in (-1, 1):
+                    for jump in range(1, order + 1):
+                        n = _step(i, ci[e], step * jump, shape[e], strides[e], periodic[e])
+                        if n < 0:
+                            continue
+                        if jump == 1:
+                            if flag[n] >= FROZEN:
+                                continue
+                        else:
+                            n1 = _step(i, ci[e], step, shape[e], strides[e], periodic[e])
+                            if flag[n1] != FROZEN or flag[n] != NARROW:
+                                continue
+                        cand[ncand] = n
+                        for f in range(ndim):
+                            candc[ncand, f] = ci[f]
+                        candc[ncand, e] = (ci[e] + step * jump) % shape[e]
+                        ncand += 1
+
+        # ---- 2. upwind update of each candidate, then push / decrease-key
+        for c in range(ncand):
+            p = cand[c]
+            fl = flag[p]
+            if fl >= FROZEN:
+                continue
+            if mode == TRAVEL:
+                fp = speed[p]
+                rhs = 1 / (fp * fp)
+                root = 0
+            else:
+                rhs = 1.0
+                root = 1 if phi[p] > EPS else -1
+            a = 0.0
+            b = 0.0
+            cc = 0.0
+            vmax = 0.0
+            active = 0
+            for e in range(ndim):
+                ce = candc[c, e]
+                v1 = MAXD
+                v2 = MAXD
+                for step in (-1, 1):
+                    n = _step(p, ce, step, shape[e], strides[e], periodic[e])
+                    if n >= 0 and flag[n] == FROZEN:
+                        dn = dist[n]
+                        if abs(dn) < abs(v1):
+                            v1 = dn
+                            if not strict:
+                                v2 = MAXD
+                            if order == 2:
+                                n2 = _step(p, ce, 2 * step, shape[e], strides[e], periodic[e])
+                                if n2 >= 0 and flag[n2] == FROZEN:
+                                    d2 = dist[n2]
+                                    if (d2 <= v1 and v1 >= 0) or (d2 >= v1 and v1 <= 0):
+                                        v2 = d2
+                                        if flip and (phi[n2] * phi[n] < 0 or phi[n2] * phi[p] < 0):
+                                            v2 = -v2
+                if v2 < MAXD:
+                    tp = THIRD * (4 * v1 - v2)
+                    a += idx2[e] * AA
+                    b -= idx2[e] * 2 * AA * tp
+                    cc += idx2[e] * AA * (tp * tp)
+                    vmax = max(vmax, abs(v1))
+                    active += 1
+                elif v1 < MAXD:
+                    a += idx2[e]
+                    b -= idx2[e] * 2 * v1
+                    cc += idx2[e] * (v1 * v1)
+                    vmax = max(vmax, abs(v1))
+                    active += 1
+            if active == 0:
+                continue
+            cc -= rhs
+            det = b * b - 4 * a * cc
+            good = det >= 0
+            v = 0.0
+            if good:
+                if root >= 0:
+                    v = (-b + np.sqrt(det)) / 2.0 / a
+                else:
+                    v = (-b - np.sqrt(det)) / 2.0 / a
+                if (root == 0 and v < 0) or (not strict and abs(v) < vmax):
+                    # upwind violation (scikit-fmm keeps it in compatible mode,
+                    # except a negative travel time, which we never return)
+                    good = False
+            if not good:
+                for f in range(ndim):
+                    ci[f] = candc[c, f]
+                v, ok = _fallback(p, ci, dist, flag, phi, shape, strides, periodic, idx2, order, mode, strict,
+                                  tt, memo_v, memo_ok, rhs, root)
+                if not ok:
+                    continue
+            dist[p] = v
+            key = abs(v)
+            if fl == FAR:
+                flag[p] = NARROW
+                k = nh
+                nh += 1
+                up = True
+            else:
+                k = pos[p]
+                up = key < hk[k]
+            if up:
+                while k > 0:
+                    parent = (k - 1) >> 1
+                    if hk[parent] <= key:
+                        break
+                    hk[k] = hk[parent]
+                    hi[k] = hi[parent]
+                    pos[hi[k]] = k
+                    k = parent
+            else:
+                while True:
+                    child = 2 * k + 1
+                    if child >= nh:
+                        break
+                    if child + 1 < nh and hk[child + 1] < hk[child]:
+                        child += 1
+                    if hk[child] >= key:
+                        break
+                    hk[k] = hk[child]
+                    hi[k] = hi[child]
+                    pos[hi[k]] = k
+                    k = child
+            hk[k] = key
+            hi[k] = p
+            pos[p] = k
     return frozen
