@@ -17,7 +17,8 @@ A. Quality, 2-D.  skimage ``camera``, ``astronaut`` (grey), ``coins``,
                (ratio r = 2.6; the t scan of one parameter set stops once
                the PSNR is 0.5 dB below its best: PSNR is unimodal in t);
        refine  best (diffusivity, sigma) fixed: kappa x 2^{-1/2..1/2, step 1/4}
-               x t x r^{-1..1, step 1/2}, then kappa x 2^{+-1/8} x t x r^{+-1/4}.
+               x t x r^{-1..1, step 1/2}, then kappa x 2^{+-1/8} x t x r^{+-1/4},
+               then kappa x 2^{+-1/16} x t x r^{+-1/8}.
    * MedPy ``anisotropic_diffusion(img, niter, kappa, gamma, option)``,
      option 1, 2, 3 separately: kappa / sigma_n in {0.25, 0.5, 1, 2, 4} with
      gamma 0.2, then kappa x 2^{+-1/4, +-1/2} (gamma 0.2), then kappa x
@@ -278,7 +279,8 @@ def search_ours(noisy, clean, sigma_n, g) -> tuple[Best, list]:
                         break
     if g["refine"]:
         b = best.params
-        for kexp, texp in ((np.arange(-2, 3) / 4, np.arange(-2, 3) / 2), (np.array([-1, 0, 1]) / 8, np.array([-1, 0, 1]) / 4)):
+        for kexp, texp in ((np.arange(-2, 3) / 4, np.arange(-2, 3) / 2), (np.array([-1, 0, 1]) / 8, np.array([-1, 0, 1]) / 4),
+                           (np.array([-1, 0, 1]) / 16, np.array([-1, 0, 1]) / 8)):
             b = best.params
             for km in b["kappa_mult"] * 2.0**kexp:
                 for t in b["t"] * r**texp:
