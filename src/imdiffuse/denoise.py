@@ -215,8 +215,9 @@ def denoise(image, *, method="auto", noise="auto", sigma=None, mask=None, spacin
         model = perona_malik if method == "perona_malik" else edge_enhancing
         out = model(array, t, kappa=kappa if kappa is not None else rule["a"] * sigma / h,
                     diffusivity=rule["diffusivity"], sigma=rule["c"] * h, **common)
-    if noise == "rician":
-        rician_bias_correct(out, sigma, out=out)
+    if noise == "rician":  # slice by slice: the float64 temporaries stay one slice big
+        for k in range(out.shape[0]):
+            rician_bias_correct(out[k], sigma, out=out[k])
     if mask is not None:
         keep = ~mask if grid.channel_axis is None else np.expand_dims(~mask, grid.channel_axis)
         np.copyto(out, array, where=np.broadcast_to(keep, out.shape))
