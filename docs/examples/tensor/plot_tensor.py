@@ -45,7 +45,7 @@ fig.tight_layout()
 
 # %%
 # EED on a CT slice (Hounsfield units, physical spacing)
-# =====================================================
+# ======================================================
 #
 # Times are in mm**2 and ``kappa`` in HU per mm; ``kappa="auto"`` takes the
 # robust gradient scale of the image.
