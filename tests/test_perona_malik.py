@@ -184,3 +184,22 @@ def test_invariants_hypothesis(shape, t, kappa, diff, scheme, seed):
     np.testing.assert_allclose(u.mean(), img.mean(), atol=1e-9 * (1 + np.abs(img).max()))
     slack = 1e-9 if scheme != "fed" else 0.02 * (img.max() - img.min())
     assert u.min() >= img.min() - slack and u.max() <= img.max() + slack
+
+
+@pytest.mark.parametrize("scheme", ["explicit", "fed", "aos"])
+def test_stop_when_ends_the_diffusion_early(noisy, scheme):
+    """stop_when(u, t_done) -> True ends the run after that step/cycle, as if t had been t_done."""
+    seen = []
+
+    def stop_when(u, t_done):
+        assert u.ndim == 4 and np.isfinite(u).all()
+        seen.append(t_done)
+        return len(seen) == 3
+
+    u = imd.perona_malik(noisy, 2.0, kappa=10.0, scheme=scheme, n_steps=10, stop_when=stop_when)
+    assert len(seen) == 3
+    np.testing.assert_allclose(seen[-1], 0.6)
+    v = imd.perona_malik(noisy, 2.0, kappa=10.0, scheme=scheme, n_steps=10)
+    assert not np.allclose(u, v)
+    if scheme != "fed":  # explicit/AOS steps of t/10: three of them are the run to t = 0.6 in 3 steps
+        np.testing.assert_array_equal(u, imd.perona_malik(noisy, 0.6, kappa=10.0, scheme=scheme, n_steps=3))

@@ -135,3 +135,22 @@ def test_denoise_tensor_methods_3d_and_colour(method):
     assert v.shape == rgb.shape
     with pytest.raises(ValueError, match="kappa applies to method='perona_malik' or 'eed' only"):
         imd.denoise(vol, method="ced", kappa=3.0)
+
+
+def test_denoise_stops_at_the_discrepancy_on_texture():
+    """On a fine texture the calibrated time over-smooths; the discrepancy principle stops it.
+
+    The removed part's variance may pass sigma**2 by at most one FED cycle.
+    """
+    rng = np.random.default_rng(8)
+    from scipy import ndimage
+
+    texture = ndimage.gaussian_filter(rng.normal(0, 1, (192, 192)), 0.8)
+    clean = 128 + 60 * texture / texture.std()
+    noisy = clean + rng.normal(0, 25, clean.shape)
+    u = imd.denoise(noisy, sigma=25.0)
+    removed = ((u - noisy) ** 2).mean()
+    assert removed < 1.3 * 25.0**2
+    longer = imd.denoise(noisy, sigma=25.0, t=20.0)
+    assert ((longer - noisy) ** 2).mean() > removed  # t given: no early stop
+    assert ((u - clean) ** 2).mean() < ((noisy - clean) ** 2).mean()

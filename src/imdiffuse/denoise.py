@@ -48,6 +48,27 @@ RULES = {
 }
 
 
+#: Discrepancy principle (Morozov): diffusion stops once the variance of
+#: the removed part, mean((u - f)**2), reaches DISCREPANCY * sigma**2, if
+#: that comes before the calibrated time.  On the 2-D training set (33
+#: cases) the cap raised the mean PSNR by 0.19 / 0.19 / 0.57 dB at sigma
+#: 10 / 25 / 50, most on textures (grass, gravel, page) that the rule
+#: over-smooths.
+DISCREPANCY = 1.0
+
+
+def _discrepancy_stop(array, grid, sigma):
+    """A ``stop_when`` for the models: True once mean((u - array)**2) >= DISCREPANCY sigma**2."""
+    work = np.empty(array.shape, dtype=grid.dtype)
+    limit = DISCREPANCY * sigma * sigma * array.size
+
+    def stop_when(u, t_done):
+        np.subtract(grid.from_canonical(u), array, out=work)
+        return float(np.square(work, out=work).sum(dtype=np.float64)) >= limit
+
+    return stop_when
+
+
 def robust_contrast(image, sigma: float = 0.0) -> float:
     """Intensity range of the image's content, insensitive to noise and outliers.
 
@@ -74,7 +95,10 @@ def denoise(image, *, method="auto", noise="auto", sigma=None, mask=None, spacin
     regularisation) then follow from the noise level relative to the image's
     contrast by rules calibrated on training sets of 2-D images and 3-D
     volumes (``scripts/calibrate_denoise.py``; the constants are in
-    :data:`RULES`).  For Rician (MR magnitude) data the diffused image, a
+    :data:`RULES`).  For Gaussian noise the diffusion stops earlier if the
+    variance of what it removed reaches sigma**2 (the discrepancy principle,
+    :data:`DISCREPANCY`), which keeps textures that the rule would
+    over-smooth.  For Rician (MR magnitude) data the diffused image, a
     local mean of the magnitude, is corrected for the Rician bias
     (:func:`imdiffuse.noise.rician_bias_correct`), so that the background
     returns to 0 and low-signal tissue to its true level.
@@ -204,6 +228,10 @@ def denoise(image, *, method="auto", noise="auto", sigma=None, mask=None, spacin
     common = dict(spacing=grid.spacing, channel_axis=grid.channel_axis, callback=callback)
     if t is None:
         t = t_px * contrast * h if method == "tv" else t_px * h * h
+        # heat runs as one Gaussian filter, with nothing to stop; Rician noise
+        # has no single residual variance (0.43 sigma**2 in the background)
+        if method != "heat" and noise != "rician":
+            common["stop_when"] = _discrepancy_stop(array, grid, sigma)
     if method == "heat":
         out = heat(array, t, **common)
     elif method == "tv":

@@ -89,7 +89,7 @@ def _resolve_kappa(kappa, u4, grid):
 
 
 def perona_malik(image, t, *, kappa="auto", diffusivity="rational", sigma=0.0, scheme="auto",
-                 spacing=None, channel_axis=None, n_steps=None, callback=None):
+                 spacing=None, channel_axis=None, n_steps=None, callback=None, stop_when=None):
     """Perona-Malik nonlinear diffusion: smooth within regions, keep edges.
 
     Solves ``u_t = div(g(|grad u_sigma|**2) grad u)`` with reflecting
@@ -136,6 +136,11 @@ def perona_malik(image, t, *, kappa="auto", diffusivity="rational", sigma=0.0, s
         Number of explicit/AOS steps or FED cycles (default: chosen from t).
     callback : callable, optional
         ``callback(t_done)`` after every step or cycle.
+    stop_when : callable, optional
+        ``stop_when(u, t_done) -> bool`` after every step or cycle, with
+        the current image (channels first, only valid during the call): True
+        ends the diffusion there, before ``t`` (e.g. a discrepancy principle,
+        as :func:`imdiffuse.denoise` uses).
 
     Returns
     -------
@@ -207,7 +212,7 @@ def perona_malik(image, t, *, kappa="auto", diffusivity="rational", sigma=0.0, s
     op = FaceDiffusion(grid, DIFFUSIVITIES[diffusivity], kappa * kappa, sigma)
     from .schemes import integrate
 
-    u = integrate(op, u, t, scheme, n_steps=n_steps, callback=callback)
+    u = integrate(op, u, t, scheme, n_steps=n_steps, callback=callback, stop_when=stop_when)
     return grid.from_canonical(u)
 
 
@@ -218,7 +223,7 @@ TV_EPSILON_FRACTION = 0.1
 
 
 def tv_flow(image, t, *, epsilon="auto", scheme="auto", spacing=None, channel_axis=None, n_steps=None,
-            callback=None):
+            callback=None, stop_when=None):
     """Total-variation flow ``u_t = div(grad u / sqrt(eps**2 + |grad u|**2))``.
 
     The steepest descent of the (regularised) total variation: flat regions
@@ -243,7 +248,7 @@ def tv_flow(image, t, *, epsilon="auto", scheme="auto", spacing=None, channel_ax
         schemes adapt their steps, so any eps > 0 is stable.
     scheme : {"auto", "explicit", "fed", "aos"}, optional
         ``"auto"`` is FED (cycle length limited as for Perona-Malik).
-    spacing, channel_axis, n_steps, callback
+    spacing, channel_axis, n_steps, callback, stop_when
         As for :func:`perona_malik`.
 
     Returns
@@ -306,5 +311,5 @@ def tv_flow(image, t, *, epsilon="auto", scheme="auto", spacing=None, channel_ax
 
     limit = grid.explicit_limit() * epsilon
     op = ScalarDiffusion(grid, diffusivity, gmax=1.0 / epsilon, max_cycle_time=NONLINEAR_CYCLE_LIMITS * limit)
-    u = integrate(op, u, t, scheme, n_steps=n_steps, callback=callback)
+    u = integrate(op, u, t, scheme, n_steps=n_steps, callback=callback, stop_when=stop_when)
     return grid.from_canonical(u)

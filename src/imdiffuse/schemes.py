@@ -165,7 +165,8 @@ def _steps(t: float, tau_max: float, n_steps: int | None, scheme: str) -> list[f
     return steps
 
 
-def explicit(op: DiffusionOperator, u: np.ndarray, t: float, *, n_steps: int | None = None, callback=None):
+def explicit(op: DiffusionOperator, u: np.ndarray, t: float, *, n_steps: int | None = None, callback=None,
+             stop_when=None):
     """Forward Euler to time ``t`` with the largest stable step.
 
     Steps have the operator's limit ``tau <= 1 / (2 sum_i h_i**-2)`` (for
@@ -186,6 +187,8 @@ def explicit(op: DiffusionOperator, u: np.ndarray, t: float, *, n_steps: int | N
         done += tau
         if callback is not None:
             callback(done)
+        if stop_when is not None and stop_when(u, done):
+            break
     return u
 
 
@@ -266,7 +269,8 @@ def fed_amplification(taus: np.ndarray, lam_max: float) -> float:
 FED_MAX_CYCLE_STEPS = {np.dtype(np.float32): 60, np.dtype(np.float64): 1000}
 
 
-def fed(op: DiffusionOperator, u: np.ndarray, t: float, *, n_steps: int | None = None, callback=None):
+def fed(op: DiffusionOperator, u: np.ndarray, t: float, *, n_steps: int | None = None, callback=None,
+        stop_when=None):
     """Fast Explicit Diffusion to time ``t``: M cycles of n varying explicit steps.
 
     ``n_steps`` is the number of cycles M (default: at least
@@ -305,10 +309,13 @@ def fed(op: DiffusionOperator, u: np.ndarray, t: float, *, n_steps: int | None =
         done += theta
         if callback is not None:
             callback(done)
+        if stop_when is not None and stop_when(u, done):
+            break
     return u
 
 
-def aos(op: DiffusionOperator, u: np.ndarray, t: float, *, n_steps: int | None = None, callback=None):
+def aos(op: DiffusionOperator, u: np.ndarray, t: float, *, n_steps: int | None = None, callback=None,
+        stop_when=None):
     """Additive operator splitting (semi-implicit) to time ``t``.
 
     ``u_new = 1/m sum_l (I - m tau A_l(u))**-1 u`` over the m active axes,
@@ -356,12 +363,20 @@ def aos(op: DiffusionOperator, u: np.ndarray, t: float, *, n_steps: int | None =
         done += tau
         if callback is not None:
             callback(done)
+        if stop_when is not None and stop_when(u, done):
+            break
     return u
 
 
 SCHEMES: dict[str, Callable] = {"explicit": explicit, "fed": fed, "aos": aos}
 
 
-def integrate(op: DiffusionOperator, u: np.ndarray, t: float, scheme: str, *, n_steps=None, callback=None):
-    """Run the scheme named ``scheme`` (a key of :data:`SCHEMES`) on ``u`` to time t."""
-    return SCHEMES[scheme](op, u, t, n_steps=n_steps, callback=callback)
+def integrate(op: DiffusionOperator, u: np.ndarray, t: float, scheme: str, *, n_steps=None, callback=None,
+              stop_when=None):
+    """Run the scheme named ``scheme`` (a key of :data:`SCHEMES`) on ``u`` to time t.
+
+    ``stop_when(u, t_done)``, if given, is asked after every explicit/AOS
+    step or FED cycle (``u`` is the current canonical image, valid only
+    during the call) and ends the integration early when it returns True.
+    """
+    return SCHEMES[scheme](op, u, t, n_steps=n_steps, callback=callback, stop_when=stop_when)

@@ -253,7 +253,8 @@ def _prepare_common(image, t, scheme, stencil, spacing, channel_axis, n_steps):
 
 
 def edge_enhancing(image, t, *, kappa="auto", sigma=1.0, rho=0.0, diffusivity="weickert", scheme="auto",
-                   stencil="www", spacing=None, channel_axis=None, n_steps=None, callback=None):
+                   stencil="www", spacing=None, channel_axis=None, n_steps=None, callback=None,
+                   stop_when=None):
     """Edge-enhancing diffusion (EED): smooth along edges, not across them.
 
     Solves ``u_t = div(D grad u)`` with reflecting boundaries to time ``t``.
@@ -304,6 +305,11 @@ def edge_enhancing(image, t, *, kappa="auto", sigma=1.0, rho=0.0, diffusivity="w
         Number of explicit steps or FED cycles (default: chosen from t).
     callback : callable, optional
         ``callback(t_done)`` after every step or cycle.
+    stop_when : callable, optional
+        ``stop_when(u, t_done) -> bool`` after every step or cycle, with
+        the current image (channels first, only valid during the call): True
+        ends the diffusion there, before ``t`` (e.g. a discrepancy principle,
+        as :func:`imdiffuse.denoise` uses).
 
     Returns
     -------
@@ -387,12 +393,13 @@ def edge_enhancing(image, t, *, kappa="auto", sigma=1.0, rho=0.0, diffusivity="w
                          fixed_limit=scheme == "explicit", stencil=stencil)
     from .schemes import integrate
 
-    u = integrate(op, u, t, scheme, n_steps=n_steps, callback=callback)
+    u = integrate(op, u, t, scheme, n_steps=n_steps, callback=callback, stop_when=stop_when)
     return grid.from_canonical(u)
 
 
 def coherence_enhancing(image, t, *, sigma=0.5, rho=4.0, alpha=0.001, C=1.0, scheme="auto", stencil="www",
-                        spacing=None, channel_axis=None, n_steps=None, callback=None):
+                        spacing=None, channel_axis=None, n_steps=None, callback=None,
+                        stop_when=None):
     """Coherence-enhancing diffusion (CED): smooth along flow-like structures.
 
     Solves ``u_t = div(D grad u)`` with reflecting boundaries to time ``t``.
@@ -423,7 +430,7 @@ def coherence_enhancing(image, t, *, sigma=0.5, rho=4.0, alpha=0.001, C=1.0, sch
         ``(mu_1 - mu_2)**2``; mu are squared gradients).  Default 1, as in
         Weickert's experiments on 0..255 images; scale it with the fourth
         power of the intensity range (e.g. ``C * (range / 255)**4``).
-    scheme, stencil, spacing, channel_axis, n_steps, callback
+    scheme, stencil, spacing, channel_axis, n_steps, callback, stop_when
         As for :func:`edge_enhancing`.
 
     Returns
@@ -484,5 +491,5 @@ def coherence_enhancing(image, t, *, sigma=0.5, rho=4.0, alpha=0.001, C=1.0, sch
                           stencil=stencil)
     from .schemes import integrate
 
-    u = integrate(op, u, t, scheme, n_steps=n_steps, callback=callback)
+    u = integrate(op, u, t, scheme, n_steps=n_steps, callback=callback, stop_when=stop_when)
     return grid.from_canonical(u)
