@@ -44,7 +44,7 @@ C. Speed.  One explicit step (and 10 steps) of ours vs MedPy option 2 on
    the tracemalloc peak of each scheme on a 128^3 float32 volume.
 
 D. Blind denoising.  ``denoise(noisy)`` (and ``method="tv"``) with no
-   parameters at all, noise level estimated, on the five photos of A, vs the
+   parameters at all, noise level estimated, on the six images of A, vs the
    peers' best *single* parameter set per sigma_n (the same for every image,
    chosen knowing sigma_n: MedPy options 1-3, gamma 0.2, kappa / sigma_n in
    {0.5, 1, 2, 4}, and SimpleITK Gradient/Curvature with conductance in
@@ -664,7 +664,7 @@ def blind_case(name: str, sigma_n: float, quick: bool) -> dict:
 def section_d(args, state):
     print("D. BLIND DENOISING: denoise() with no parameters vs the peers' best single parameter set")
     print("-----------------------------------------------------------------------------------------")
-    names = ("camera", "coins") if args.quick else IMAGES[:5]
+    names = ("camera", "coins") if args.quick else IMAGES
     levels = (25,) if args.quick else NOISE_LEVELS
     cases = [(n, s, args.quick) for s in levels for n in names]
     t0 = time.perf_counter()
