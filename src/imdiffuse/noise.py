@@ -48,6 +48,7 @@ NOISE_MODELS = ("auto", "gaussian", "rician")
 #: Rayleigh distribution (Rician with A = 0): mean / sigma, and std / mean.
 RAYLEIGH_MEAN = math.sqrt(math.pi / 2.0)
 RAYLEIGH_CV = math.sqrt(4.0 / math.pi - 1.0)  # 0.5227
+RAYLEIGH_VAR = 2.0 - math.pi / 2.0  # variance / sigma**2, 0.4292
 
 #: noise="auto" calls data Rician when the dark background holds at least
 #: this fraction of the voxels and its coefficient of variation and skewness
