@@ -8,7 +8,8 @@ import numpy as np
 
 from ._grid import prepare
 from ._validate import check_option, check_positive
-from .noise import NOISE_MODELS, _check_mask, _estimate, estimate_noise, rician_bias_correct
+from .noise import (NOISE_MODELS, RAYLEIGH_VAR, _background_stats, _check_mask, _detect, _estimate,
+                    estimate_noise, rician_bias_correct)
 
 __all__ = ["denoise", "estimate_noise", "robust_contrast"]
 
@@ -209,19 +210,16 @@ def denoise(image, *, method="auto", noise="auto", sigma=None, mask=None, spacin
     if kappa is not None and method not in ("perona_malik", "eed"):
         raise ValueError(f"kappa applies to method='perona_malik' or 'eed' only, got method={method!r}")
     if isinstance(mask, str):  # "auto": the object is what is not dark background
-        from .noise import _background_stats
-
         mask = ~_background_stats(array, grid.channel_axis)[0]
     if noise == "rician" and float(array.min()) < 0:
         raise ValueError(f"noise='rician' needs magnitude data (values >= 0), got a minimum of {float(array.min()):g}")
+    fraction = None  # of the voxels in the Rayleigh background (Rician data)
     if sigma is None:
-        sigma, noise = _estimate(array, grid, noise, mask)
+        sigma, noise, fraction = _estimate(array, grid, noise, mask)
         if not sigma > 0:  # a noise-free (e.g. constant) image: nothing to remove
             return np.array(array, dtype=grid.dtype, copy=True)
     elif noise == "auto":
-        from .noise import _detect
-
-        noise = _detect(array, grid, mask)[0]
+        noise, _, fraction = _detect(array, grid, mask)
     h = math.prod(grid.spacing) ** (1.0 / grid.ndim)
     contrast = robust_contrast(array, sigma)
     rel = sigma / contrast
@@ -233,9 +231,8 @@ def denoise(image, *, method="auto", noise="auto", sigma=None, mask=None, spacin
         if method != "heat":  # heat runs as one Gaussian filter: nothing to stop
             factor = DISCREPANCY
             if noise == "rician":  # the noise's variance is 0.43 sigma**2 in the Rayleigh background
-                from .noise import RAYLEIGH_VAR, _background_stats
-
-                fraction = _background_stats(array, grid.channel_axis, mask)[4]
+                if fraction is None:  # sigma and noise="rician" given
+                    fraction = _background_stats(array, grid.channel_axis, mask)[4]
                 factor *= (1.0 - fraction) + RAYLEIGH_VAR * fraction
             common["stop_when"] = _discrepancy_stop(array, grid, sigma, factor)
     if method == "heat":

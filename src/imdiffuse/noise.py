@@ -311,19 +311,22 @@ def estimate_noise(image, *, noise="auto", mask=None, channel_axis=None, return_
     noise = check_option(noise, "noise", NOISE_MODELS)
     mask = _check_mask(mask, grid, allow_auto=False)
     return_model = check_bool(return_model, "return_model")
-    sigma, model = _estimate(array, grid, noise, mask)
+    sigma, model, _ = _estimate(array, grid, noise, mask)
     return (sigma, model) if return_model else sigma
 
 
 def _estimate(array, grid, noise, mask):
-    """(sigma, model) for a validated image; the one implementation behind the public calls."""
+    """(sigma, model, background fraction) for a validated image; the one implementation behind the calls.
+
+    The fraction (of voxels in the Rayleigh background) is 0.0 for the Gaussian model.
+    """
     if noise == "auto":
         model, sigma, fraction = _detect(array, grid, mask)
         if model == "rician":
             log.info("noise model: rician (dark background %.0f%% of the voxels, sigma %.4g)", 100 * fraction, sigma)
-            return sigma, model
+            return sigma, model, fraction
         log.info("noise model: gaussian (no Rayleigh-distributed dark background found)")
-        return _gaussian_sigma(array, grid), "gaussian"
+        return _gaussian_sigma(array, grid), "gaussian", 0.0
     if noise == "rician":
         if float(array.min()) < 0:
             raise ValueError(
@@ -336,8 +339,8 @@ def _estimate(array, grid, noise, mask):
                 "noise='rician': found no dark background of Rayleigh-distributed noise to estimate sigma "
                 "from; give sigma=, or a mask= of the object whose outside is background"
             )
-        return sigma, "rician"
-    return _gaussian_sigma(array, grid), "gaussian"
+        return sigma, "rician", fraction
+    return _gaussian_sigma(array, grid), "gaussian", 0.0
 
 
 def _gaussian_sigma(array, grid) -> float:
