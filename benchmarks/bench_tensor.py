@@ -17,6 +17,9 @@ A. Denoising quality, 2-D.  skimage ``camera``, ``astronaut`` (grey),
    * PM: ``perona_malik(scheme="fed")`` with diffusivity in {rational,
      tukey, weickert} x sigma in {0, 1} x kappa / sigma_n in {0.5, 1, 2}
      x t scanned as for EED, then refined as for EED.
+   * PM peers: MedPy ``anisotropic_diffusion`` options 1-3 and SimpleITK
+     Gradient/CurvatureAnisotropicDiffusion, each at its best parameters by
+     the searches of ``bench_pm.py`` section A; the best of them per case.
 
 B. CED gap closing.  Vertical stripes (period 8 px) on 128^2 with three
    horizontal gaps (8, 12 and 16 rows set to the mean grey) plus noise
@@ -146,13 +149,31 @@ def search_tv(clean, noisy, sn, quick):
     return best
 
 
+def search_peers(clean, noisy, sn, quick):
+    """Best PSNR of the Perona-Malik peers (MedPy options 1-3, SimpleITK Gradient/Curvature), as in bench_pm A.
+
+    Returns (psnr, label) or (nan, "skipped") when neither MedPy nor SimpleITK is installed.
+    """
+    import bench_pm
+
+    g = bench_pm.grids(quick, 2)
+    found = []
+    if bench_pm.anisotropic_diffusion is not None:
+        for opt in g["medpy_options"]:
+            found.append((psnr(clean, bench_pm.search_medpy(noisy, clean, sn, opt, g).out), f"medpy opt{opt}"))
+    if bench_pm.sitk is not None:
+        for kind in ("gradient", "curvature"):
+            found.append((psnr(clean, bench_pm.search_sitk(noisy, clean, kind, g).out), f"sitk {kind}"))
+    return max(found) if found else (float("nan"), "skipped")
+
+
 def quality_job(name, sn, quick):
     set_threads(1)
     clean = load(name)
     rng = np.random.default_rng(zlib.crc32(f"{name}-{sn}".encode()))
     noisy = clean + rng.normal(0, sn, clean.shape)
     return name, sn, search_eed(clean, noisy, sn, quick), search_tv(clean, noisy, sn, quick), \
-        search_pm(clean, noisy, sn, quick), psnr(clean, noisy)
+        search_pm(clean, noisy, sn, quick), psnr(clean, noisy), search_peers(clean, noisy, sn, quick)
 
 
 def section_a(args):
@@ -164,21 +185,27 @@ def section_a(args):
         res = list(ex.map(quality_job, *zip(*jobs), [args.quick] * len(jobs)))
     rows = []
     means = {}
-    for name, sn, eed, tv, pm, p0 in res:
-        rows.append([name, int(sn), p0, eed[0], tv[0], pm[0], eed[0] - max(tv[0], pm[0]),
+    for name, sn, eed, tv, pm, p0, peer in res:
+        rows.append([name, int(sn), p0, eed[0], tv[0], pm[0], peer[0], eed[0] - max(tv[0], peer[0]),
                      f"s={eed[1]:g} k={eed[2]:.3g}sn t={eed[3]:.3g}", f"w={tv[1]:.3g}sn",
-                     f"{pm[1]} s={pm[2]:g} k={pm[3]:.3g}sn t={pm[4]:.3g}"])
-        means.setdefault(sn, []).append((eed[0], tv[0], pm[0]))
-    print_table(rows, ["image", "sigma_n", "noisy", "EED", "TV", "PM", "EED-best", "EED params", "TV", "PM params"],
-                {"noisy": ".2f", "EED": ".2f", "TV": ".2f", "PM": ".2f", "EED-best": "+.2f"})
+                     f"{pm[1]} s={pm[2]:g} k={pm[3]:.3g}sn t={pm[4]:.3g}", peer[1]])
+        means.setdefault(sn, []).append((eed[0], tv[0], pm[0], peer[0]))
+    print_table(rows, ["image", "sigma_n", "noisy", "EED", "TV", "PM (ours)", "PM peer", "EED-max(TV,peer)",
+                       "EED params", "TV", "PM params", "best PM peer"],
+                {"noisy": ".2f", "EED": ".2f", "TV": ".2f", "PM (ours)": ".2f", "PM peer": ".2f",
+                 "EED-max(TV,peer)": "+.2f"})
+    print("PM peer: the best of MedPy options 1-3 and SimpleITK Gradient/CurvatureAnisotropicDiffusion at their")
+    print("best parameters (bench_pm.py's section-A search).")
     print()
     goal = {10.0: (33.58, 34.56), 25.0: (28.93, 29.92), 50.0: (25.82, 25.96)}
     mrows = []
     for sn, v in sorted(means.items()):
-        e, t, p = np.mean(v, axis=0)
-        mrows.append([int(sn), float(e), float(t), float(p), goal[sn][0], goal[sn][1]])
-    print_table(mrows, ["sigma_n", "mean EED", "mean TV", "mean PM", "goal", "stretch"],
-                {"mean EED": ".2f", "mean TV": ".2f", "mean PM": ".2f", "goal": ".2f", "stretch": ".2f"})
+        e, t, p, q = np.mean(v, axis=0)
+        mrows.append([int(sn), float(e), float(t), float(p), float(q), max(float(t), float(q)), goal[sn][0],
+                      goal[sn][1]])
+    print_table(mrows, ["sigma_n", "mean EED", "mean TV", "mean PM (ours)", "mean PM peer", "max(TV, peer)", "goal",
+                        "stretch"], {h: ".2f" for h in ("mean EED", "mean TV", "mean PM (ours)", "mean PM peer",
+                                                          "max(TV, peer)", "goal", "stretch")})
     print()
 
 
