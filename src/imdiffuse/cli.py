@@ -209,19 +209,26 @@ _float_dtype_arg = arg("--dtype", choices=("float32", "float64"), default="float
                        help="output data type (default float32)")
 
 
+def _read_single_channel(args, session, what):
+    """Check the output path, then read the input, which must have no channel axis."""
+    from . import io
+
+    session.check_output(args.output, [args.input])
+    img = io.read(args.input)
+    if img.channel_axis is not None:
+        raise ValueError(f"{what} must be a single-channel image or volume, got channels on axis {img.channel_axis}")
+    return img
+
+
 @verb("distance", "signed distance to the boundary of a binary mask (negative inside, positive outside)",
       arg("--order", type=int, choices=(1, 2), default=2, help="fast marching stencil order (default 2)"),
       _float_dtype_arg)
 def _distance(args, session):
     import numpy as np
 
-    from . import io
     from .fmm import distance
 
-    session.check_output(args.output, [args.input])
-    img = io.read(args.input)
-    if img.channel_axis is not None:
-        raise ValueError(f"MASK must be a single-channel image or volume, got channels on axis {img.channel_axis}")
+    img = _read_single_channel(args, session, "MASK")
     inside = np.asarray(img.data) != 0
     if inside.all() or not inside.any():
         raise ValueError("MASK has no boundary: it must contain both foreground (nonzero) and background (0) pixels")
@@ -247,13 +254,9 @@ def _seed(text):
 def _arrival(args, session):
     import numpy as np
 
-    from . import io
     from .fmm import arrival_time
 
-    session.check_output(args.output, [args.input])
-    img = io.read(args.input)
-    if img.channel_axis is not None:
-        raise ValueError(f"SPEED must be a single-channel image or volume, got channels on axis {img.channel_axis}")
+    img = _read_single_channel(args, session, "SPEED")
     ndim = np.ndim(img.data)
     for s in args.seed:
         if len(s) != ndim:
