@@ -733,7 +733,6 @@ def section_d(args, state):
 def speed_steps(args):
     sizes = [((512, 512), 0.2, 10), ((128, 128, 128), 0.15, 3)] if args.quick else [
         ((512, 512), 0.2, 10), ((2048, 2048), 0.2, 5), ((256, 256, 256), 0.15, 3)]
-    goals = {2: {512 * 512: 5.0}, 3: {}}
     headers = ["size", "threads", "medpy 1 step s", "ours 1 step s", "medpy/ours 1", "ours per step (10) s",
                "medpy/ours 10", "goal", "bw frac 1", "bw frac 10", "rel err 1", "rel err 10"]
     rows = []
