@@ -58,10 +58,13 @@ RULES = {
 DISCREPANCY = 1.0
 
 
-def _discrepancy_stop(array, grid, sigma, factor=DISCREPANCY):
-    """A ``stop_when`` for the models: True once mean((u - array)**2) >= factor sigma**2."""
+def _discrepancy_stop(array, grid, sigma, factor=None):
+    """A ``stop_when`` for the models: True once mean((u - array)**2) >= factor sigma**2.
+
+    ``factor`` defaults to :data:`DISCREPANCY`, read at call time.
+    """
     work = np.empty(array.shape, dtype=grid.dtype)
-    limit = factor * sigma * sigma * array.size
+    limit = (DISCREPANCY if factor is None else factor) * sigma * sigma * array.size
 
     def stop_when(u, t_done):
         np.subtract(grid.from_canonical(u), array, out=work)
