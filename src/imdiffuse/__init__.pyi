@@ -3,9 +3,10 @@ from . import data, fmm, io, noise, schemes
 from .denoise import denoise
 from .noise import estimate_noise
 from .diffusivity import estimate_kappa
+from .inpaint import inpaint
 from .linear import heat
 from .nonlinear import perona_malik, tv_flow
 from .tensor import coherence_enhancing, edge_enhancing, structure_tensor
 
-__all__ = ["heat", "perona_malik", "tv_flow", "estimate_kappa", "denoise", "estimate_noise", "io", "data", "noise", "schemes", "fmm",
+__all__ = ["heat", "inpaint", "perona_malik", "tv_flow", "estimate_kappa", "denoise", "estimate_noise", "io", "data", "noise", "schemes", "fmm",
            "edge_enhancing", "coherence_enhancing", "structure_tensor"]
