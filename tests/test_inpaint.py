@@ -258,3 +258,45 @@ def test_property_fill_within_range_and_known_kept(shape, density, seed, method)
     assert np.array_equal(out[~mask], img[~mask])
     lo, hi = img[~mask].min(), img[~mask].max()
     assert out.min() >= lo - 1e-6 * (hi - lo + 1) and out.max() <= hi + 1e-6 * (hi - lo + 1)
+
+
+def test_cli_inpaint_png(tmp_path, camera):
+    from imdiffuse import cli
+
+    img = camera.astype(np.uint8)
+    mask = np.zeros(img.shape, np.uint8)
+    mask[50:60, :] = 255
+    imd.io.write(tmp_path / "img.png", img)
+    imd.io.write(tmp_path / "mask.png", mask)
+    out = tmp_path / "out.png"
+    assert cli.main(["inpaint", str(tmp_path / "img.png"), "--mask", str(tmp_path / "mask.png"), "-o", str(out),
+                     "--method", "harmonic", "-q"]) == 0
+    got = imd.io.read(out).data
+    assert got.dtype == np.uint8
+    assert np.array_equal(got[mask == 0], img[mask == 0])
+    expected = np.clip(np.rint(imd.inpaint(img, mask != 0, method="harmonic")), 0, 255)
+    assert np.abs(got.astype(float) - expected).max() <= 1
+    # never overwrites without --overwrite; a mask of the wrong shape is a usage error
+    assert cli.main(["inpaint", str(tmp_path / "img.png"), "--mask", str(tmp_path / "mask.png"), "-o", str(out),
+                     "-q"]) == 1
+    imd.io.write(tmp_path / "small.png", mask[:10, :10])
+    assert cli.main(["inpaint", str(tmp_path / "img.png"), "--mask", str(tmp_path / "small.png"), "-o",
+                     str(tmp_path / "o2.png"), "-q"]) == 2
+    assert not (tmp_path / "o2.png").exists()
+
+
+def test_cli_inpaint_missing_slices_nifti(tmp_path, smooth_volume):
+    from imdiffuse import cli
+
+    vol = smooth_volume.astype(np.float32)
+    mask = np.zeros(vol.shape, np.uint8)
+    mask[5] = 1
+    imd.io.write(tmp_path / "vol.nii.gz", vol, spacing=(2.0, 1.0, 1.0))
+    imd.io.write(tmp_path / "mask.nii.gz", mask, spacing=(2.0, 1.0, 1.0))
+    out = tmp_path / "out.nii.gz"
+    assert cli.main(["inpaint", str(tmp_path / "vol.nii.gz"), "--mask", str(tmp_path / "mask.nii.gz"), "-o",
+                     str(out), "--method", "biharmonic", "-q"]) == 0
+    got = imd.io.read(out)
+    assert got.spacing == (2.0, 1.0, 1.0)
+    expected = imd.inpaint(vol, mask != 0, method="biharmonic", spacing=(2.0, 1.0, 1.0))
+    np.testing.assert_allclose(got.data, expected, atol=1e-4)

@@ -267,6 +267,31 @@ def _arrival(args, session):
     session.write(args.output, T, like=img, dtype=args.dtype)
 
 
+@verb("inpaint", "fill the pixels marked in a mask from their surroundings (scratches, holes, missing slices)",
+      arg("--mask", required=True, metavar="MASK",
+          help="mask file of the image's spatial shape: nonzero = pixel to fill"),
+      arg("--method", choices=("auto", "harmonic", "biharmonic", "eed", "telea"), default="auto",
+          help="harmonic (Laplace), biharmonic (smooth, scikit-image's), eed (edge-enhancing diffusion, "
+               "continues edges), telea (fast marching, fastest); default auto = eed"),
+      _dtype_arg)
+def _inpaint(args, session):
+    import numpy as np
+
+    from . import io
+    from .inpaint import inpaint
+
+    session.check_output(args.output, [args.input, args.mask])
+    img = io.read(args.input)
+    m = io.read(args.mask)
+    mask = np.asarray(m.data)
+    if m.channel_axis is not None:  # an RGB(A) mask drawn in a paint program: any nonzero channel
+        mask = (mask != 0).any(axis=m.channel_axis)
+    mask = mask != 0
+    session.say(f"filling {int(mask.sum())} pixel(s) ({100 * mask.mean():.1f}%) with method {args.method}")
+    out = inpaint(img.data, mask, method=args.method, spacing=img.spacing, channel_axis=img.channel_axis)
+    session.write(args.output, out, like=img, dtype=args.dtype)
+
+
 @verb("info", "print shape, dtype, spacing and value range of an image or volume file", io=False)
 def _info(args, session):
     import numpy as np
