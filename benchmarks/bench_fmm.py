@@ -22,6 +22,12 @@ D. Point sources.  ``arrival_time`` with speed 1 from one seed (on and off
    cells, and the time of the call.
 E. First call.  A fresh process: cold Numba cache (empty NUMBA_CACHE_DIR)
    and warm cache, ``fmm.distance`` on 64^2.
+F. Fast sweeping vs fast marching, order 1, 1 thread: ``method="fsm"``
+   against ``method="fmm"`` and scikit-fmm on workloads of three kinds:
+   distance to two circles (2-D 1024^2, 2048^2) and a sphere (3-D 160^3),
+   travel time with a smoothly varying speed (2-D 1024^2), and distance
+   through a maze of walls (2-D 512^2, masked obstacles: winding paths).
+   Max |fsm - fmm| and times; ratio = scikit-fmm time / this time.
 
 Run: ``python benchmarks/bench_fmm.py`` (~3 min on 2 cores) or ``--quick``.
 """
@@ -205,10 +211,63 @@ def section_e(quick):
     print()
 
 
+def _maze(n):
+    walls = np.zeros((n, n), bool)
+    for k, row in enumerate(range(n // 8, n, n // 8)):
+        if k % 2:
+            walls[row, n // 16:] = True
+        else:
+            walls[row, : n - n // 16] = True
+    phi = np.ones((n, n))
+    phi[2, 2] = -1.0
+    return np.ma.MaskedArray(phi, walls)
+
+
+def section_f(quick):
+    print("F. Fast sweeping (method='fsm') vs fast marching, order 1, 1 thread (ratio = scikit-fmm / this)\n")
+    set_threads(1)
+    rows = []
+    cases = []
+    for n in ((512,) if quick else (1024, 2048)):
+        x = np.linspace(-1, 1, n)
+        X, Y = np.meshgrid(x, x, indexing="ij")
+        phi = np.minimum((X - 0.1) ** 2 + Y**2 - 0.25, (X + 0.5) ** 2 + (Y - 0.6) ** 2 - 0.01)
+        cases.append((f"distance, 2 circles {n}^2", phi, None, float(x[1] - x[0])))
+    phi3, _, h3 = ball(64 if quick else 160, 3)
+    cases.append((f"distance, sphere {phi3.shape[0]}^3", phi3, None, h3))
+    n = 512 if quick else 1024
+    x = np.linspace(-1, 1, n)
+    X, Y = np.meshgrid(x, x, indexing="ij")
+    cases.append((f"travel time, varying speed {n}^2", X**2 + Y**2 - 0.04, 1 + 0.5 * np.sin(5 * X) * np.cos(3 * Y),
+                  float(x[1] - x[0])))
+    cases.append(("distance, maze 512^2", _maze(512), None, 1.0))
+    for name, phi, speed, h in cases:
+        if speed is None:
+            run = {"scikit-fmm": lambda: skfmm.distance(phi, dx=h, order=1),
+                   "fmm": lambda: fmm.distance(phi, dx=h, order=1),
+                   "fsm": lambda: fmm.distance(phi, dx=h, order=1, method="fsm")}
+        else:
+            run = {"scikit-fmm": lambda: skfmm.travel_time(phi, speed, dx=h, order=1),
+                   "fmm": lambda: fmm.travel_time(phi, speed, dx=h, order=1),
+                   "fsm": lambda: fmm.travel_time(phi, speed, dx=h, order=1, method="fsm")}
+        if skfmm is None:
+            del run["scikit-fmm"]
+        times, results = {}, {}
+        for label, fn in run.items():
+            times[label], results[label] = best_time(fn, 2 if quick else 3)
+        diff = float(np.ma.filled(np.abs(results["fsm"] - results["fmm"]), 0.0).max())
+        ref = times.get("scikit-fmm")
+        for label, t in times.items():
+            rows.append((name, label, t, None if ref is None else ref / t, diff if label == "fsm" else None))
+    print_table(rows, ["workload", "method", "time (s)", "ratio", "max |fsm - fmm|"],
+                {"time (s)": ".3f", "ratio": ".2f", "max |fsm - fmm|": ".1e"})
+    print()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
-    parser.add_argument("--section", action="append", choices=list("ABCDE"), help="run only these sections")
+    parser.add_argument("--section", action="append", choices=list("ABCDEF"), help="run only these sections")
     args = parser.parse_args(argv)
     versions = {"numpy": np.__version__}
     if skfmm is not None:
@@ -219,8 +278,10 @@ def main(argv=None):
     fmm.distance(np.array([[1.0, -1.0]]))  # compile outside the timings
     fmm.distance(np.array([[1.0, -1.0]]), init="high_order")
     fmm.distance(np.ones((2, 2, 2)) - 2 * np.eye(2)[None])
-    for name in args.section or "ABCDE":
-        {"A": section_a, "B": section_b, "C": section_c, "D": section_d, "E": section_e}[name](args.quick)
+    fmm.distance(np.array([[1.0, -1.0]]), order=1, method="fsm")
+    for name in args.section or "ABCDEF":
+        {"A": section_a, "B": section_b, "C": section_c, "D": section_d, "E": section_e,
+         "F": section_f}[name](args.quick)
     print("load average at end: " + load_average())
 
 
