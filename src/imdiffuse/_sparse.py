@@ -49,7 +49,7 @@ BIHARMONIC = 2
 #: Below this many unknowns, the cascade stops coarsening and solves directly by CG.
 COARSEST = 4096
 
-#: Wide holes (some masked pixel farther than WIDE pixels from the known
+#: Wide holes (some masked pixel farther than WIDE pixels, chessboard, from the known
 #: ones) with at most DIRECT_MAX unknowns are solved by a sparse LU
 #: factorisation of the masked system: CG needs ~width**2 (biharmonic)
 #: iterations there, while the factorisation of a few 10^4 unknowns takes
@@ -298,30 +298,11 @@ def _prolong(coarse, factors, shape):
     return out[(slice(None),) + tuple(slice(0, n) for n in shape)]
 
 
-def _local_mean(values, mask, spacing, sigma=2.0):
-    """Start guess: Gaussian-weighted mean of the known pixels (normalised convolution).
-
-    Pixels with no known pixel within a few sigma get the mean of all known data.
-    """
+def _is_wide(mask):
+    """True if some masked pixel has no known pixel within WIDE pixels (chessboard distance)."""
     from scipy import ndimage
 
-    sig = [sigma / h if n > 1 else 0.0 for h, n in zip(np.asarray(spacing) / min(spacing), mask.shape)]
-    known = (~mask).astype(np.float64)
-    weight = ndimage.gaussian_filter(known, sig, mode="reflect")
-    out = np.empty_like(values)
-    far = weight < 1e-3
-    for c in range(values.shape[0]):
-        num = ndimage.gaussian_filter(values[c] * known, sig, mode="reflect")
-        out[c] = np.where(far, values[c][~mask].mean(), num / np.maximum(weight, 1e-3))
-    return out
-
-
-def _is_wide(mask, spacing):
-    """True if some masked pixel lies more than WIDE pixels from the known ones."""
-    from scipy import ndimage
-
-    h = min(spacing)
-    return float(ndimage.distance_transform_edt(mask, sampling=[s / h for s in spacing]).max()) > WIDE
+    return float(ndimage.distance_transform_cdt(mask, metric="chessboard").max()) > WIDE
 
 
 def solve_masked(values, mask, spacing, kind, *, tol=1e-6, max_iter=None, guess=None, direct=None):
@@ -338,8 +319,9 @@ def solve_masked(values, mask, spacing, kind, *, tol=1e-6, max_iter=None, guess=
     shape = mask.shape
     nU = int(mask.sum())
     dims = sum(n > 1 for n in shape)
+    wide = _is_wide(mask)
     if direct is None:
-        direct = nU <= DIRECT_MAX.get(dims, DIRECT_MAX[3]) and _is_wide(mask, spacing)
+        direct = wide and nU <= DIRECT_MAX.get(dims, DIRECT_MAX[3])
     problem = _Problem(mask, spacing, kind)
     out = values.copy()
     gs = [np.where(mask, 0.0, values[c]).ravel() for c in range(C)]
@@ -350,15 +332,16 @@ def solve_masked(values, mask, spacing, kind, *, tol=1e-6, max_iter=None, guess=
     if max_iter is None:
         max_iter = max(1000, 20 * int(round(nU ** (1.0 / max(1, dims)))) ** 2)
     if guess is None:
-        if nU > COARSEST and min(n for n in shape if n > 1) >= 8:
+        if wide and nU > COARSEST and min(n for n in shape if n > 1) >= 8:
             cmask, cvals, cspacing, factors = _coarsen(mask, values, spacing)
             # worth it only where holes are wide: most unknowns lie in fully
             # unknown coarse cells (not for scattered missing pixels)
             if cmask.any() and not cmask.all() and cmask.sum() * np.prod(factors) > 0.5 * nU:
                 coarse, _ = solve_masked(cvals, cmask, cspacing, kind, tol=tol, max_iter=max_iter, direct=False)
                 guess = _prolong(coarse, factors, shape)
-        if guess is None:
-            guess = _local_mean(values, mask, spacing)
+        if guess is None:  # scattered unknowns: CG converges from anywhere; start at the known mean
+            guess = np.broadcast_to(values[:, ~mask].mean(axis=1).reshape((C,) + (1,) * len(shape)),
+                                    values.shape)
     worst_res, worst_it = 0.0, 0
     for c in range(C):
         x, it, res = problem.solve(gs[c], np.asarray(guess[c])[mask], tol, max_iter)
