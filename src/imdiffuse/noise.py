@@ -344,9 +344,16 @@ def _estimate(array, grid, noise, mask):
 
 
 def _gaussian_sigma(array, grid) -> float:
+    import warnings
+
     from skimage.restoration import estimate_sigma
 
-    return float(estimate_sigma(array, channel_axis=grid.channel_axis, average_sigmas=True))
+    # a noise-free image whose finest wavelet coefficients are all zero makes
+    # scikit-image take the median of an empty set (NaN and a warning): 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        sigma = float(estimate_sigma(array, channel_axis=grid.channel_axis, average_sigmas=True))
+    return sigma if np.isfinite(sigma) else 0.0
 
 
 def rician_mean(nu):
