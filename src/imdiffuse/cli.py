@@ -244,6 +244,17 @@ def _seed(text):
         raise argparse.ArgumentTypeError(f"--seed must be comma-separated indices like 120,80, got {text!r}") from None
 
 
+def _seed_array(seeds, img):
+    """The --seed values as a (K, ndim) array, each checked to have the image's number of coordinates."""
+    import numpy as np
+
+    ndim = np.ndim(img.data)
+    for s in seeds:
+        if len(s) != ndim:
+            raise ValueError(f"--seed must have {ndim} coordinates for a {ndim}-D image, got {','.join(map(str, s))}")
+    return np.array(seeds)
+
+
 @verb("arrival", "arrival time of a front from seed points through a speed image (|grad T| speed = 1)",
       arg("--seed", type=_seed, action="append", required=True, metavar="I,J[,K]",
           help="seed position in index coordinates (row,column[,slice order as stored]); repeatable"),
@@ -257,11 +268,7 @@ def _arrival(args, session):
     from .fmm import arrival_time
 
     img = _read_single_channel(args, session, "SPEED")
-    ndim = np.ndim(img.data)
-    for s in args.seed:
-        if len(s) != ndim:
-            raise ValueError(f"--seed must have {ndim} coordinates for a {ndim}-D image, got {','.join(map(str, s))}")
-    T = arrival_time(np.asarray(img.data), np.array(args.seed), dx=img.spacing, order=args.order, stop=args.stop)
+    T = arrival_time(np.asarray(img.data), _seed_array(args.seed, img), dx=img.spacing, order=args.order, stop=args.stop)
     if np.isnan(T).any():
         session.say(f"{int(np.isnan(T).sum())} point(s) not reached (NaN)")
     session.write(args.output, T, like=img, dtype=args.dtype)
@@ -318,6 +325,50 @@ def _demo(args, session):
     from .demo import run_demo
 
     run_demo(Path(args.output), session)
+
+
+def _threshold_arg(text):
+    if text == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--threshold must be a number in [0, 1] or 'auto', got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"--threshold must be a number in [0, 1] or 'auto', got {text!r}")
+    return value
+
+
+@verb("segment", "segment the region around seed points by fast marching (mask), or label one region per seed",
+      arg("--seed", type=_seed, action="append", required=True, metavar="I,J[,K]",
+          help="seed position in index coordinates (row,column[,slice order as stored]); repeatable"),
+      arg("--threshold", type=_threshold_arg, default="auto", metavar="T|auto",
+          help="threshold on the normalised geodesic distance, in [0, 1] (default auto: where the front stalls)"),
+      arg("--weight", choices=("graydiff", "gradient"), default="graydiff",
+          help="speed map: graydiff (default: denoised intensity close to the seeds') or gradient "
+               "(MATLAB gradientweight)"),
+      arg("--labels", action="store_true",
+          help="write one label per seed (geodesic watershed: 1, 2, ... in --seed order) instead of a "
+               "0/255 mask of the region around all seeds"))
+def _segment(args, session):
+    import numpy as np
+
+    from .segment import geodesic_watershed, segment_fmm
+
+    img = _read_single_channel(args, session, "IMAGE")
+    seeds = _seed_array(args.seed, img)
+    if args.labels:
+        if args.threshold != "auto":
+            raise ValueError("--threshold does not apply with --labels (every point gets the label of the nearest seed)")
+        labels = geodesic_watershed(np.asarray(img.data), seeds, weight=args.weight, spacing=img.spacing)
+        session.say(f"{len(seeds)} label(s): " + ", ".join(f"{k}: {int((labels == k).sum())} px"
+                                                           for k in range(1, len(seeds) + 1)))
+        out = labels.astype(np.uint8 if len(seeds) < 256 else np.uint16)
+    else:
+        mask = segment_fmm(np.asarray(img.data), seeds, args.threshold, weight=args.weight, spacing=img.spacing)
+        session.say(f"segmented {int(mask.sum())} of {mask.size} points")
+        out = np.where(mask, 255, 0).astype(np.uint8)
+    session.write(args.output, out, like=img, dtype=str(out.dtype))
 
 
 # ------------------------------------------------------------------- main --

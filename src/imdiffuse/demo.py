@@ -40,6 +40,20 @@ def _montage(*panels, gap=4, zoom=2):
     return np.concatenate(cols, axis=1)
 
 
+def _segment8(ct, spacing):
+    """CT slice with the boundaries (white) of the aorta, vertebral body and spinal canal, one click each."""
+    from scipy import ndimage
+
+    from .segment import segment_fmm
+
+    out = _to_uint8(ct, _CT_WINDOW) // 2 + 32  # dimmed, so that the white outlines stand out
+    for seed in ((8, 92), (25, 57), (51, 57)):
+        mask = segment_fmm(ct, [seed], spacing=spacing)
+        out[mask & ~ndimage.binary_erosion(mask)] = 255
+        out[seed] = 0
+    return out
+
+
 def _steps():
     """(file name, description, function returning a uint8 image) of each panel."""
     from . import data
@@ -98,6 +112,8 @@ def _steps():
         ("ct_inpaint_before_after.png",
          "scratched CT slice | inpaint() (edge-enhancing diffusion fills the scratches) | original",
          lambda: _montage(ct8(scratched), ct8(restored), ct8(ct))),
+        ("ct_segment.png", "CT slice | segment_fmm() from one click each: aorta, vertebral body, spinal canal "
+         "(outlines)", lambda: _montage(ct8(ct), _segment8(ct, ct_sp))),
     ]
 
 
