@@ -7,9 +7,12 @@ from .inpaint import inpaint
 from .linear import heat
 from .nonlinear import perona_malik, tv_flow
 from .tensor import coherence_enhancing, edge_enhancing, structure_tensor
+from . import texture
+from .texture import reaction_diffusion
 from .segment import (geodesic_distance, geodesic_watershed, gradient_weight, graydiff_weight, minimal_path,
                       segment_fmm)
 
 __all__ = ["heat", "inpaint", "perona_malik", "tv_flow", "estimate_kappa", "denoise", "estimate_noise", "io", "data", "noise", "schemes", "fmm",
            "edge_enhancing", "coherence_enhancing", "structure_tensor",
-           "gradient_weight", "graydiff_weight", "segment_fmm", "minimal_path", "geodesic_distance", "geodesic_watershed"]
+           "gradient_weight", "graydiff_weight", "segment_fmm", "minimal_path", "geodesic_distance", "geodesic_watershed",
+           "reaction_diffusion", "texture"]

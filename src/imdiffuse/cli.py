@@ -28,11 +28,12 @@ class UsageError(ValueError):
     """A bad command-line value found after parsing (exit code 2)."""
 
 
-def verb(name: str, help: str, *arguments, io: bool = True):
+def verb(name: str, help: str, *arguments, io: bool | str = True):
     """Register ``func(args, session)`` as the verb ``name``.
 
     ``arguments`` are ``(flags, kwargs)`` pairs for ``add_argument``.  With
-    ``io=True`` the verb also gets an INPUT file and ``-o/--output``.
+    ``io=True`` the verb also gets an INPUT file and ``-o/--output``; with
+    ``io="output"`` only ``-o/--output`` (a verb that makes its data).
     """
 
     def register(func):
@@ -371,6 +372,65 @@ def _segment(args, session):
     session.write(args.output, out, like=img, dtype=str(out.dtype))
 
 
+def _grid_size(text):
+    try:
+        size = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        size = ()
+    if len(size) == 1:
+        size = size * 2
+    if len(size) not in (2, 3) or min(size) < 3:
+        raise argparse.ArgumentTypeError(f"--size must be N (square), N,M or N,M,P with entries >= 3, got {text!r}")
+    return size
+
+
+def _positive_int(name):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer >= 1, got {text!r}")
+        return value
+
+    return parse
+
+
+@verb("texture", "reaction-diffusion (Gray-Scott) texture: spots, stripes, mazes, coral, ... (no input file)",
+      arg("--preset", default="spots", metavar="NAME",
+          help="pattern regime: spots, mitosis, solitons, mazes, coral, worms, holes, waves or chaos "
+               "(default spots)"),
+      arg("--size", type=_grid_size, default=(512, 512), metavar="N[,M[,P]]",
+          help="grid size: N for N x N (default 512), or N,M / N,M,P for a rectangle or a volume"),
+      arg("--steps", type=_positive_int("--steps"), default=None,
+          help="number of time steps (default: time 10000, about 13600 steps in 2-D)"),
+      arg("--seed", type=int, default=None, help="seed of the random start (default: a fresh one, printed)"),
+      arg("--field", choices=("v", "u"), default="v", help="species to write (default v)"),
+      arg("--reflecting", action="store_true", help="zero-flux borders (default: periodic, a seamless tile)"),
+      io="output")
+def _texture(args, session):
+    import numpy as np
+
+    from .texture import DEFAULT_T, PRESETS, _preset_step, reaction_diffusion
+
+    out = session.check_output(args.output)
+    if args.preset not in PRESETS:
+        raise ValueError(f"--preset must be one of {', '.join(PRESETS)}, got {args.preset!r}")
+    seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
+    t = None if args.steps is None else args.steps * _preset_step(args.preset, len(args.size))
+    total = DEFAULT_T if t is None else t
+    session.say(f"texture: preset {args.preset}, size {'x'.join(map(str, args.size))}, seed {seed}")
+    field = reaction_diffusion(args.size, preset=args.preset, t=t, n_steps=args.steps, seed=seed,
+                               periodic=not args.reflecting, field=args.field,
+                               callback=session.progress(total, "texture"))
+    if out.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".gif"):
+        lo, hi = float(field.min()), float(field.max())
+        field = np.rint((field - lo) * (255.0 / (hi - lo if hi > lo else 1.0))).astype(np.uint8)
+        session.say(f"{args.field} in [{lo:.3g}, {hi:.3g}] stretched to 0..255")
+    session.write(out, field, dtype=str(field.dtype))
+
+
 # ------------------------------------------------------------------- main --
 
 
@@ -405,6 +465,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "demo":
             p.add_argument("-o", "--output", default="imdiffuse-demo", metavar="DIR",
                            help="folder for the PNGs (default: ./imdiffuse-demo)")
+        elif has_io == "output":
+            p.add_argument("-o", "--output", required=True, metavar="OUTPUT",
+                           help="output file; its extension picks the format")
         elif has_io:
             p.add_argument("input", metavar="INPUT", help="input image/volume file (or DICOM folder)")
             p.add_argument("-o", "--output", required=True, metavar="OUTPUT",

@@ -40,6 +40,14 @@ def _montage(*panels, gap=4, zoom=2):
     return np.concatenate(cols, axis=1)
 
 
+def _texture8(preset):
+    """A 128 x 128 reaction-diffusion texture as uint8 (about 0.3 s)."""
+    from .texture import reaction_diffusion
+
+    v = reaction_diffusion((128, 128), preset=preset, t=4000, seed=1)
+    return _to_uint8(v, (float(v.min()), float(v.max())))
+
+
 def _segment8(ct, spacing):
     """CT slice with the boundaries (white) of the aorta, vertebral body and spinal canal, one click each."""
     from scipy import ndimage
@@ -112,6 +120,8 @@ def _steps():
         ("ct_inpaint_before_after.png",
          "scratched CT slice | inpaint() (edge-enhancing diffusion fills the scratches) | original",
          lambda: _montage(ct8(scratched), ct8(restored), ct8(ct))),
+        ("texture_spots_mazes.png", "Gray-Scott reaction-diffusion textures, 128 x 128: presets 'spots' | 'mazes'",
+         lambda: _montage(*(_texture8(p) for p in ("spots", "mazes")))),
         ("ct_segment.png", "CT slice | segment_fmm() from one click each: aorta, vertebral body, spinal canal "
          "(outlines)", lambda: _montage(ct8(ct), _segment8(ct, ct_sp))),
     ]
