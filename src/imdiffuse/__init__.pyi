@@ -1,6 +1,7 @@
 # Public API of imdiffuse: re-exports only (loaded lazily, see __init__.py).
 from . import data, fmm, io, noise, schemes
 from .denoise import denoise
+from .edges import edges, scale_space
 from .noise import estimate_noise
 from .diffusivity import estimate_kappa
 from .inpaint import inpaint
@@ -15,4 +16,5 @@ from .segment import (geodesic_distance, geodesic_watershed, gradient_weight, gr
 __all__ = ["heat", "inpaint", "perona_malik", "tv_flow", "estimate_kappa", "denoise", "estimate_noise", "io", "data", "noise", "schemes", "fmm",
            "edge_enhancing", "coherence_enhancing", "structure_tensor",
            "gradient_weight", "graydiff_weight", "segment_fmm", "minimal_path", "geodesic_distance", "geodesic_watershed",
+           "edges", "scale_space",
            "reaction_diffusion", "texture"]

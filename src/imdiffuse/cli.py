@@ -328,6 +328,36 @@ def _demo(args, session):
     run_demo(Path(args.output), session)
 
 
+@verb("edges", "edge map by diffusion pre-smoothing + non-maximum suppression + hysteresis (uint8 0/255)",
+      arg("--method", choices=("auto", "perona_malik", "eed", "heat"), default="auto",
+          help="pre-smoothing model (default auto = edge-enhancing diffusion; heat = Canny)"),
+      arg("--sigma", type=_positive_or_none("--sigma"), default=None,
+          help="noise standard deviation in the image's units (default: estimated)"),
+      arg("--low", type=_positive_float("--low"), default=None,
+          help="low hysteresis threshold on the gradient magnitude (default: from the noise)"),
+      arg("--high", type=_positive_float("--high"), default=None,
+          help="high hysteresis threshold on the gradient magnitude (default: from the noise)"),
+      arg("--magnitude", action="store_true",
+          help="write the gradient magnitude of the smoothed image (float32) instead of the edge map"))
+def _edges(args, session):
+    import numpy as np
+
+    from . import io
+    from .edges import edges
+
+    session.check_output(args.output, [args.input])
+    img = io.read(args.input)
+    found, mag = edges(img.data, method=args.method, sigma=args.sigma, low=args.low, high=args.high,
+                       spacing=img.spacing, channel_axis=img.channel_axis, return_magnitude=True)
+    out = mag.astype(np.float32) if args.magnitude else np.where(found, 255, 0).astype(np.uint8)
+    if not args.magnitude:
+        session.say(f"{int(found.sum())} edge {'voxels' if found.ndim == 3 else 'pixels'}")
+    written = io.write(args.output, out, spacing=img.spacing, channel_axis=None,
+                       like=img if img.channel_axis is None else None, overwrite=session.overwrite,
+                       dtype=out.dtype)
+    session.say(f"wrote {written}")
+
+
 def _threshold_arg(text):
     if text == "auto":
         return "auto"

@@ -40,6 +40,13 @@ def _montage(*panels, gap=4, zoom=2):
     return np.concatenate(cols, axis=1)
 
 
+def _edges8(image, spacing):
+    """Edge map of :func:`imdiffuse.edges` as uint8 0/255."""
+    from .edges import edges
+
+    return np.where(edges(image, spacing=spacing), 255, 0).astype(np.uint8)
+
+
 def _texture8(preset):
     """A 128 x 128 reaction-diffusion texture as uint8 (about 0.3 s)."""
     from .texture import reaction_diffusion
@@ -120,6 +127,8 @@ def _steps():
         ("ct_inpaint_before_after.png",
          "scratched CT slice | inpaint() (edge-enhancing diffusion fills the scratches) | original",
          lambda: _montage(ct8(scratched), ct8(restored), ct8(ct))),
+        ("ct_edges.png", "noisy CT slice | edges() (edge-enhancing pre-smoothing, thresholds from the noise)",
+         lambda: _montage(ct8(noisy), _edges8(noisy, ct_sp))),
         ("texture_spots_mazes.png", "Gray-Scott reaction-diffusion textures, 128 x 128: presets 'spots' | 'mazes'",
          lambda: _montage(*(_texture8(p) for p in ("spots", "mazes")))),
         ("ct_segment.png", "CT slice | segment_fmm() from one click each: aorta, vertebral body, spinal canal "
