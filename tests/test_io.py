@@ -49,7 +49,7 @@ def test_imagedata_array_protocol():
 
 def test_formats_table():
     table = io.formats()
-    assert set(table) == {"png", "jpeg", "tiff", "ome-tiff", "nifti", "nrrd", "dicom"}
+    assert set(table) == {"png", "jpeg", "tiff", "ome-tiff", "nifti", "nrrd", "dicom", "zarr", "ome-zarr"}
     assert table["jpeg"].modes == "r" and table["dicom"].modes == "r"
     assert table["png"].modes == "rw" and table["png"].extra is None
     assert table["dicom"].extra == "dicom" and table["nrrd"].extra == "nrrd"

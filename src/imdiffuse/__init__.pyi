@@ -1,5 +1,6 @@
 # Public API of imdiffuse: re-exports only (loaded lazily, see __init__.py).
 from . import data, fmm, io, noise, schemes
+from . import chunked
 from .denoise import denoise
 from .edges import edges, scale_space
 from .noise import estimate_noise
@@ -17,4 +18,5 @@ __all__ = ["heat", "inpaint", "perona_malik", "tv_flow", "estimate_kappa", "deno
            "edge_enhancing", "coherence_enhancing", "structure_tensor",
            "gradient_weight", "graydiff_weight", "segment_fmm", "minimal_path", "geodesic_distance", "geodesic_watershed",
            "edges", "scale_space",
-           "reaction_diffusion", "texture"]
+           "reaction_diffusion", "texture",
+           "chunked"]

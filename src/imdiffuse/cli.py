@@ -170,6 +170,10 @@ def _positive_or_none(name):
       arg("--t", type=_positive_float("--t"), default=None, help="override the stopping time"),
       arg("--kappa", type=_positive_or_none("--kappa"), default=None,
           help="override the contrast parameter of perona_malik/eed (intensity per unit length)"),
+      arg("--chunks", type=int, default=None, metavar="N",
+          help="stream chunk by chunk (imdiffuse.chunked, needs the [dask] extra) with chunks of N voxels per "
+               "axis: bounded memory for volumes bigger than RAM; zarr/OME-Zarr input is always streamed, "
+               "a .zarr/.ome.zarr output is written chunk by chunk"),
       _dtype_arg)
 def _denoise(args, session):
     import numpy as np
@@ -180,7 +184,11 @@ def _denoise(args, session):
 
     inputs = [args.input] + ([args.mask] if args.mask not in (None, "auto") else [])
     session.check_output(args.output, inputs)
-    img = io.read(args.input)
+    if args.chunks is not None and args.chunks < 1:
+        raise ValueError(f"--chunks must be >= 1, got {args.chunks}")
+    img = io.read(args.input, lazy=args.chunks is not None)
+    if args.chunks is not None or hasattr(img.data, "dask"):
+        return _denoise_chunked(args, session, img)
     shape = img.data.shape
     spatial = shape if img.channel_axis is None else tuple(
         n for i, n in enumerate(shape) if i != img.channel_axis % len(shape))
@@ -204,6 +212,36 @@ def _denoise(args, session):
     out = denoise(img.data, method=args.method, noise=noise, sigma=sigma if sigma > 0 else None, mask=mask,
                   spacing=img.spacing, channel_axis=img.channel_axis, t=args.t, kappa=args.kappa)
     session.write(args.output, out, like=img, dtype=args.dtype)
+
+
+def _denoise_chunked(args, session, img):
+    """denoise --chunks: the Dask graph of imdiffuse.chunked, computed while it is written."""
+    import contextlib
+    import tempfile
+
+    from . import chunked
+
+    if args.mask is not None:
+        raise ValueError("--mask is not supported with chunked (zarr / --chunks) processing; "
+                         "denoise without it, or in memory without --chunks")
+    params = chunked.denoise_parameters(img.data, method=args.method, noise=args.noise, sigma=args.sigma,
+                                        spacing=img.spacing, channel_axis=img.channel_axis, t=args.t,
+                                        kappa=args.kappa)
+    session.say(f"noise model: {params['noise']}{' (auto)' if args.noise == 'auto' else ''}")
+    session.say(f"estimated noise sigma: {params['sigma']:.4g}" if args.sigma is None
+                else f"noise sigma: {params['sigma']:.4g}")
+    bar = contextlib.nullcontext()
+    if not session.quiet and sys.stderr.isatty():
+        from dask.diagnostics import ProgressBar
+
+        bar = ProgressBar(minimum=1.0, out=sys.stderr)
+    # eed/ced: the FED cycles' intermediate results go to disk beside the output (bounded memory)
+    with tempfile.TemporaryDirectory(prefix=".imdiffuse-work-", dir=Path(args.output).parent) as work, bar:
+        out = chunked.denoise(img.data, spacing=img.spacing, channel_axis=img.channel_axis, chunks=args.chunks,
+                              workdir=work, **params)
+        if args.chunks is not None:  # Dask merges chunks thinner than the halo: store the requested ones
+            out = out.rechunk(chunked.as_dask(out, chunks=args.chunks, channel_axis=img.channel_axis)[0].chunks)
+        session.write(args.output, out, like=img, dtype=args.dtype)
 
 
 _float_dtype_arg = arg("--dtype", choices=("float32", "float64"), default="float32",

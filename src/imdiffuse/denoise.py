@@ -90,6 +90,23 @@ def robust_contrast(image, sigma: float = 0.0) -> float:
     return float(max(hi - lo, 4.0 * sigma, np.finfo(np.float32).tiny))
 
 
+def check_options(method, noise, sigma, t, kappa):
+    """Validate denoise's options; returns them with ``method="auto"`` resolved."""
+    method = check_option(method, "method", DENOISE_METHODS)
+    noise = check_option(noise, "noise", NOISE_MODELS)
+    if sigma is not None:
+        sigma = check_positive(sigma, "sigma")
+    if t is not None:
+        t = check_positive(t, "t", allow_zero=True)
+    if kappa is not None:
+        kappa = check_positive(kappa, "kappa")
+    if method == "auto":
+        method = "perona_malik"
+    if kappa is not None and method not in ("perona_malik", "eed"):
+        raise ValueError(f"kappa applies to method='perona_malik' or 'eed' only, got method={method!r}")
+    return method, noise, sigma, t, kappa
+
+
 def denoise(image, *, method="auto", noise="auto", sigma=None, mask=None, spacing=None, channel_axis=None,
             t=None, kappa=None, callback=None):
     """Remove noise with diffusion, choosing every parameter from the data.
@@ -199,19 +216,8 @@ def denoise(image, *, method="auto", noise="auto", sigma=None, mask=None, spacin
     from .tensor import coherence_enhancing, edge_enhancing
 
     array, grid = prepare(image, spacing, channel_axis)
-    method = check_option(method, "method", DENOISE_METHODS)
-    noise = check_option(noise, "noise", NOISE_MODELS)
+    method, noise, sigma, t, kappa = check_options(method, noise, sigma, t, kappa)
     mask = _check_mask(mask, grid)
-    if sigma is not None:
-        sigma = check_positive(sigma, "sigma")
-    if t is not None:
-        t = check_positive(t, "t", allow_zero=True)
-    if kappa is not None:
-        kappa = check_positive(kappa, "kappa")
-    if method == "auto":
-        method = "perona_malik"
-    if kappa is not None and method not in ("perona_malik", "eed"):
-        raise ValueError(f"kappa applies to method='perona_malik' or 'eed' only, got method={method!r}")
     if isinstance(mask, str):  # "auto": the object is what is not dark background
         mask = ~_background_stats(array, grid.channel_axis)[0]
     if noise == "rician" and float(array.min()) < 0:

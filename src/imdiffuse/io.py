@@ -20,7 +20,23 @@ nrrd          ``.nrrd`` (rw), ``.nhdr`` (r)   rw      ``pip install "imdiffuse[n
 dicom         a directory (one series),       r       ``pip install "imdiffuse[dicom]"``
               ``.dcm``, or a file with the
               DICOM preamble
+zarr          ``.zarr`` (a directory)         rw      ``pip install "imdiffuse[dask]"``;
+                                                      read lazily (Dask)
+ome-zarr      ``.ome.zarr`` (a directory)     rw      ``pip install "imdiffuse[dask]"``;
+                                                      read lazily (Dask)
 ============  ==============================  ======  ================================
+
+Zarr and OME-Zarr (arrays bigger than memory)
+---------------------------------------------
+:func:`read` returns ``data`` as a lazy :class:`dask.array.Array` (nothing
+is loaded until computed); :func:`write` accepts Dask arrays and stores
+them chunk by chunk (zarr v3) into a temporary directory next to the target,
+renamed into place when complete.  OME-Zarr (OME-NGFF 0.5) keeps the spacing
+as the ``scale`` coordinate transformation of the first multiscale level
+(0.4 files are read too); plain zarr keeps it in the array's attributes
+(``"imdiffuse": {"spacing": ..., "channel_axis": ...}``).  ``read(path,
+lazy=True)`` also opens TIFF lazily, through tifffile's zarr store, for
+stacks bigger than memory.
 
 Array layout and spacing
 ------------------------
@@ -108,6 +124,8 @@ _FORMATS = {
     "nifti": FormatInfo((".nii", ".nii.gz"), "rw", None, "2-D to 4-D (4th axis = channels/time), affine and header"),
     "nrrd": FormatInfo((".nrrd", ".nhdr"), "rw", "nrrd", "spacing from space directions; .nhdr is read only"),
     "dicom": FormatInfo(("<directory>", ".dcm"), "r", "dicom", "a folder holding one series, or one file; write .nii.gz instead"),
+    "zarr": FormatInfo((".zarr",), "rw", "dask", "zarr v3 directory, read lazily (Dask), spacing in the attributes"),
+    "ome-zarr": FormatInfo((".ome.zarr",), "rw", "dask", "OME-NGFF, read lazily (Dask), spacing from the multiscale scale"),
 }
 
 # extension -> format; longest endings first so ".ome.tif" wins over ".tif"
@@ -189,7 +207,7 @@ class ImageData:
     meta: dict = field(default_factory=dict)
 
     def __array__(self, dtype=None, copy=None):
-        arr = self.data
+        arr = self.data if isinstance(self.data, np.ndarray) else np.asarray(self.data)  # lazy (Dask) data: computed
         if dtype is not None and np.dtype(dtype) != arr.dtype:
             if copy is False:
                 raise ValueError(f"cannot convert {arr.dtype} to {np.dtype(dtype)} without a copy")
@@ -285,7 +303,7 @@ def _spacing_ok(values) -> bool:
 # --------------------------------------------------------------------------- read
 
 
-def read(path) -> ImageData:
+def read(path, *, lazy=False) -> ImageData:
     """Read an image or volume and its spacing.
 
     Parameters
@@ -295,7 +313,12 @@ def read(path) -> ImageData:
         ``.nrrd``/``.nhdr``, DICOM ``.dcm``) or a directory holding one DICOM
         series.  The format comes from the extension (case-insensitive); a
         file without a known extension is read as DICOM when it has the
-        DICOM preamble.
+        DICOM preamble.  A ``.zarr`` / ``.ome.zarr`` directory is read
+        lazily (``data`` is a :class:`dask.array.Array`).
+    lazy : bool, optional
+        TIFF/OME-TIFF: return ``data`` as a Dask array backed by
+        tifffile's zarr store, for stacks bigger than memory (zarr is
+        always lazy; other formats ignore it).
 
     Returns
     -------
@@ -343,8 +366,15 @@ def read(path) -> ImageData:
     >>> img.data.shape, img.data.dtype, img.spacing, img.format
     ((4, 5, 6), dtype('int16'), (0.7, 0.7, 2.5), 'nifti')
     """
+    from ._validate import check_bool
+
     p = _as_path(path)
-    if p.is_dir():
+    lazy = check_bool(lazy, "lazy")
+    if p.name.lower().rstrip("/").endswith(".zarr"):
+        if not p.exists():
+            raise _ImageFileNotFoundError(f"cannot read {p}: no such file or directory")
+        fmt = "ome-zarr" if p.name.lower().endswith(".ome.zarr") else "zarr"
+    elif p.is_dir():
         fmt = "dicom"
     else:
         if not p.exists():
@@ -358,7 +388,7 @@ def read(path) -> ImageData:
             raise ImageFileError(f"cannot read {p}: the file is empty (0 bytes)")
     reader = _READERS[fmt]
     try:
-        img = reader(p)
+        img = _read_tiff(p, lazy=True) if lazy and fmt in ("tiff", "ome-tiff") else reader(p)
         data = img.data
         if data.dtype.byteorder not in ("=", "|"):  # e.g. '<i2' from nibabel, '>u2' from big-endian files
             native = data.dtype.newbyteorder("=")
@@ -404,7 +434,7 @@ def _read_jpeg(p):
     return _read_png_jpeg(p, "jpeg")
 
 
-def _read_tiff(p: pathlib.Path) -> ImageData:
+def _read_tiff(p: pathlib.Path, lazy: bool = False) -> ImageData:
     import logging
 
     tifffile = _import("tifffile", "TIFF", p, "read")
@@ -421,12 +451,12 @@ def _read_tiff(p: pathlib.Path) -> ImageData:
     logger = logging.getLogger("tifffile")
     logger.addHandler(errors)
     try:
-        return _read_tiff_file(p, tifffile, errors.messages)
+        return _read_tiff_file(p, tifffile, errors.messages, lazy)
     finally:
         logger.removeHandler(errors)
 
 
-def _read_tiff_file(p, tifffile, errors) -> ImageData:
+def _read_tiff_file(p, tifffile, errors, lazy=False) -> ImageData:
     import json
 
     def check():
@@ -438,7 +468,12 @@ def _read_tiff_file(p, tifffile, errors) -> ImageData:
             check()
             raise ImageFileError(f"cannot read {p}: the TIFF file holds no image")
         series = tif.series[0]
-        data = np.asarray(series.asarray())
+        if lazy:  # tifffile's zarr store: pages are read when Dask computes their chunks
+            zarr = _import("zarr", "lazy TIFF", p, "read", extra="dask")
+            da = _import("dask.array", "lazy TIFF", p, "read", extra="dask")
+            data = da.from_zarr(zarr.open(tifffile.imread(p, aszarr=True, series=0), mode="r"))
+        else:
+            data = np.asarray(series.asarray())
         check()
         if tif.is_imagej:
             images = (tif.imagej_metadata or {}).get("images")
@@ -824,7 +859,145 @@ _READERS = {
     "nifti": _read_nifti,
     "nrrd": _read_nrrd,
     "dicom": _read_dicom,
+    "zarr": lambda p: _read_zarr(p, ome=False),
+    "ome-zarr": lambda p: _read_zarr(p, ome=True),
 }
+
+
+# --------------------------------------------------------------------------- zarr
+
+
+def _ome_attrs(attrs) -> dict | None:
+    """The OME-NGFF metadata of a group's attributes (0.5 nests them under "ome")."""
+    ome = attrs.get("ome") if isinstance(attrs.get("ome"), dict) else attrs
+    return ome if isinstance(ome.get("multiscales"), list) and ome["multiscales"] else None
+
+
+def _read_zarr(p: pathlib.Path, ome: bool) -> ImageData:
+    """Lazy read of a zarr array (or OME-Zarr group): data is a Dask array."""
+    zarr = _import("zarr", "zarr", p, "read", extra="dask")
+    da = _import("dask.array", "zarr", p, "read", extra="dask")
+    node = zarr.open(str(p), mode="r")
+    meta: dict = {}
+    channel_axis = None
+    spacing = None
+    attrs = dict(node.attrs)
+    ngff = _ome_attrs(attrs)
+    if ngff is not None:  # OME-Zarr (also when named .zarr only)
+        fmt = "ome-zarr"
+        ms = ngff["multiscales"][0]
+        level = ms["datasets"][0]
+        arr = node[level["path"]]
+        axes = ms.get("axes") or [{"name": n, "type": "space"} for n in "zyx"[3 - arr.ndim:]]
+        axes = [a if isinstance(a, dict) else {"name": a, "type": "space" if a in "zyx" else "channel"} for a in axes]
+        scale = [1.0] * arr.ndim
+        for tr in list(ms.get("coordinateTransformations") or []) + list(level.get("coordinateTransformations") or []):
+            if tr.get("type") == "scale" and len(tr.get("scale", [])) == arr.ndim:
+                scale = [a * float(b) for a, b in zip(scale, tr["scale"])]
+        kinds = [a.get("type", "space") for a in axes]
+        if "channel" in kinds:
+            channel_axis = kinds.index("channel")
+        elif "time" in kinds:
+            channel_axis = kinds.index("time")
+        spacing = [s for i, s in enumerate(scale) if i != channel_axis]
+        units = {a.get("unit") for a in axes if a.get("type", "space") == "space" and a.get("unit")}
+        if len(units) == 1:
+            meta["unit"] = units.pop()
+        meta["axes"] = [a.get("name") for a in axes]
+        meta["ome"] = ngff
+        meta["levels"] = [d["path"] for d in ms["datasets"]]
+    else:
+        fmt = "zarr"
+        if not hasattr(node, "shape"):
+            raise ImageFileError(f"cannot read {p}: the zarr group holds no OME-NGFF multiscale image")
+        arr = node
+        own = attrs.get("imdiffuse") if isinstance(attrs.get("imdiffuse"), dict) else {}
+        if own.get("channel_axis") is not None:
+            channel_axis = int(own["channel_axis"])
+        if isinstance(own.get("spacing"), list):
+            spacing = [float(v) for v in own["spacing"]]
+        if isinstance(own.get("unit"), str):
+            meta["unit"] = own["unit"]
+    data = da.from_zarr(arr)
+    nspatial = data.ndim - (channel_axis is not None)
+    if spacing is None or len(spacing) != nspatial or not _spacing_ok(spacing):
+        spacing = [1.0] * nspatial
+    if channel_axis is not None and channel_axis == data.ndim - 1:
+        channel_axis = -1
+    meta["chunks"] = tuple(arr.chunks)
+    return ImageData(data, tuple(float(s) for s in spacing), channel_axis, fmt, meta)
+
+
+def _write_zarr(target, fmt, data, spacing, calibrated, axis, like, dtype, overwrite, chunks):
+    """Store a (Dask or NumPy) array as zarr v3 / OME-Zarr, chunk by chunk, atomically.
+
+    Written into a hidden temporary directory beside the target, then renamed
+    into place (an existing target is replaced only with ``overwrite``, via a
+    second rename, so the target is never partial).
+    """
+    import shutil
+
+    zarr = _import("zarr", "zarr", target, "write", extra="dask")
+    da = _import("dask.array", "zarr", target, "write", extra="dask")
+    darr = data if isinstance(data, da.Array) else da.from_array(np.asarray(data), chunks="auto")
+    if darr.dtype.kind == "b":
+        darr = darr.astype(np.uint8)
+    if dtype is not None:
+        darr = darr.map_blocks(lambda b: _fit_dtype(target, b, dtype), dtype=dtype)
+    if chunks is not None:
+        darr = darr.rechunk(chunks)
+    # zarr chunks are regular: align the Dask chunks with them (no two tasks write one zarr chunk)
+    regular = tuple(max(c) for c in darr.chunks)
+    darr = darr.rechunk(regular)
+    unit = _like_unit(like) if calibrated else None
+    tmp = tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-")
+    try:
+        try:
+            if fmt == "ome-zarr":
+                names = ["z", "y", "x"][3 - len(spacing):]
+                axes = [{"name": n, "type": "space"} for n in names]
+                if unit is not None:
+                    for a in axes:
+                        a["unit"] = {"mm": "millimeter", "µm": "micrometer", "um": "micrometer",
+                                     "micron": "micrometer", "nm": "nanometer", "m": "meter"}.get(unit, unit)
+                scale = [float(v) for v in spacing]
+                if axis is not None:
+                    axes.insert(axis, {"name": "c", "type": "channel"})
+                    scale.insert(axis, 1.0)
+                ome = {"version": "0.5", "multiscales": [{
+                    "name": target.name[: -len(".ome.zarr")] if target.name.lower().endswith(".ome.zarr") else target.name,
+                    "axes": axes,
+                    "datasets": [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}],
+                }]}
+                group = zarr.open_group(tmp, mode="w", zarr_format=3, attributes={"ome": ome})
+                out = group.create_array("0", shape=darr.shape, chunks=regular, dtype=darr.dtype,
+                                         dimension_names=[a["name"] for a in axes])
+            else:
+                attrs = {"imdiffuse": {"spacing": [float(v) for v in spacing], "channel_axis": axis}}
+                if unit is not None:
+                    attrs["imdiffuse"]["unit"] = unit
+                out = zarr.create_array(tmp, shape=darr.shape, chunks=regular, dtype=darr.dtype, zarr_format=3,
+                                        attributes=attrs, overwrite=True)
+            da.store(darr, out, lock=False)
+        except ImageFileError:
+            raise
+        except Exception as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise ImageFileError(f"cannot write {target}: {type(exc).__name__}: {reason}") from exc
+        if os.path.lexists(target):
+            if not overwrite:
+                raise _ImageFileExistsError(
+                    f"cannot write {target}: it appeared while writing; pass overwrite=True to replace it"
+                )
+            old = tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-")
+            os.rename(target, os.path.join(old, "x"))  # move the old one aside, then the new one in
+            os.rename(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 # --------------------------------------------------------------------------- write
@@ -839,6 +1012,7 @@ def write(
     like: ImageData | None = None,
     dtype=None,
     overwrite: bool = False,
+    chunks=None,
 ) -> pathlib.Path:
     """Write an image or volume atomically, with its spacing.
 
@@ -870,6 +1044,10 @@ def write(
         Stored dtype.  See the dtype rule below.
     overwrite : bool, default False
         Replace an existing target.  Checked before any work.
+    chunks : int or tuple, optional
+        zarr / OME-Zarr only: chunk shape of the store (default: the Dask
+        array's chunks, or Dask's "auto" for NumPy data).  ``data`` may be a
+        Dask array, computed and written chunk by chunk (bounded memory).
 
     Returns
     -------
@@ -932,7 +1110,7 @@ def write(
         raise TypeError(f"like must be an ImageData returned by imdiffuse.io.read, got {type(like).__name__}")
 
     # the format, the target and its directory: checked before any work
-    if target.is_dir():
+    if target.is_dir() and not target.name.lower().endswith(".zarr"):
         raise ImageFileError(
             f"cannot write {target}: it is a directory (DICOM output is not supported; "
             f"write NIfTI, e.g. {target.name or 'volume'}.nii.gz, instead)"
@@ -963,7 +1141,10 @@ def write(
         data = data.data
     if isinstance(data, np.ma.MaskedArray):
         raise TypeError("data must be a plain ndarray, got a masked array; fill it first (data.filled(...))")
-    arr = np.asarray(data)
+    if chunks is not None and fmt not in ("zarr", "ome-zarr"):
+        raise ValueError(f"chunks applies to zarr / OME-Zarr targets only, got a {fmt} target {target.name}")
+    lazy = fmt in ("zarr", "ome-zarr") and hasattr(data, "dask") and hasattr(data, "chunks")
+    arr = data if lazy else np.asarray(data)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"data must have a real numeric or bool dtype, got {arr.dtype}")
     if arr.size == 0:
@@ -989,6 +1170,9 @@ def write(
         if dtype.kind not in "iuf":
             raise TypeError(f"dtype must be an integer or float dtype, got {dtype}")
 
+    if fmt in ("zarr", "ome-zarr"):
+        _write_zarr(target, fmt, arr, spacing, calibrated, axis, like, dtype, overwrite, chunks)
+        return target
     writer = _WRITERS[fmt]
     prepared = writer.prepare(target, arr, axis, dtype, like)
     _atomic_write(
