@@ -38,13 +38,19 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
+from numba import prange
+
 from ._kernels import jit
 
 __all__ = ["solve_masked", "HARMONIC", "BIHARMONIC"]
 
 HARMONIC = 1
 BIHARMONIC = 2
+
+#: CG on fewer pixels (masked ones and their neighbours) than this runs on one thread.
+PARALLEL_MIN = 50_000
 
 #: Below this many unknowns, the cascade stops coarsening and solves directly by CG.
 COARSEST = 4096
@@ -90,7 +96,7 @@ def neighbour_table(flat, shape):
     return _neighbour_table(flat.astype(np.int64), shape_a, strides, table)
 
 
-@jit
+@jit(parallel=True)
 def _apply(kind, x, U, R, nbR, deg, w, z, y, out):
     """out = A x (harmonic) or B x (biharmonic) for unknowns x on U.
 
@@ -100,10 +106,10 @@ def _apply(kind, x, U, R, nbR, deg, w, z, y, out):
     """
     nU = U.shape[0]
     nR = R.shape[0]
-    for k in range(nU):
+    for k in prange(nU):
         z[U[k]] = x[k]
     if kind == 1:
-        for k in range(nU):
+        for k in prange(nU):
             acc = deg[k] * x[k]
             for j in range(nbR.shape[1]):
                 n = nbR[k, j]
@@ -111,14 +117,14 @@ def _apply(kind, x, U, R, nbR, deg, w, z, y, out):
                     acc -= w[j // 2] * z[n]
             out[k] = acc
     else:
-        for k in range(nR):
+        for k in prange(nR):
             acc = -deg[k] * z[R[k]]
             for j in range(nbR.shape[1]):
                 n = nbR[k, j]
                 if n >= 0:
                     acc += w[j // 2] * z[n]
             y[R[k]] = acc
-        for k in range(nU):
+        for k in prange(nU):
             acc = -deg[k] * y[U[k]]
             for j in range(nbR.shape[1]):
                 n = nbR[k, j]
@@ -127,10 +133,10 @@ def _apply(kind, x, U, R, nbR, deg, w, z, y, out):
             out[k] = acc
 
 
-@jit
+@jit(parallel=True)
 def _dot(a, b):
     s = 0.0
-    for i in range(a.shape[0]):
+    for i in prange(a.shape[0]):
         s += a[i] * b[i]
     return s
 
@@ -214,6 +220,14 @@ class _Problem:
         b = _neighbour_sum(y, self.nb[:nU], self.w) - self.deg[:nU] * y[self.U]
         return -b
 
+    def neighbour_mean(self, g):
+        """Start guess: each unknown's mean of its known axis neighbours (else of all known data)."""
+        known = np.ones(g.size, dtype=np.bool_)
+        known[self.U] = False
+        out = np.empty(self.U.size)
+        _known_mean(g, known, self.nb, float(g[known].mean()), out)
+        return out
+
     def matrix(self):
         """The system matrix (A or B) as a scipy CSC matrix, for the direct solve."""
         from scipy import sparse
@@ -243,9 +257,29 @@ class _Problem:
         x = np.ascontiguousarray(x0, dtype=np.float64).copy()
         z = np.zeros(g.size)
         y = np.zeros(g.size)
-        it, res = _pcg(self.kind, b, x, self.U, self.R, self.nb, self.deg, self.w, self.dinv, z, y, float(tol),
-                       int(max_iter))
+        # waking the worker threads costs more than a small solve gains from them
+        threads = numba.get_num_threads()
+        if self.R.size < PARALLEL_MIN:
+            numba.set_num_threads(1)
+        try:
+            it, res = _pcg(self.kind, b, x, self.U, self.R, self.nb, self.deg, self.w, self.dinv, z, y,
+                           float(tol), int(max_iter))
+        finally:
+            numba.set_num_threads(threads)
         return x, int(it), float(res)
+
+
+@jit
+def _known_mean(g, known, nb, fallback, out):
+    for k in range(out.shape[0]):
+        acc = 0.0
+        cnt = 0
+        for j in range(nb.shape[1]):
+            n = nb[k, j]
+            if n >= 0 and known[n]:
+                acc += g[n]
+                cnt += 1
+        out[k] = acc / cnt if cnt else fallback
 
 
 @jit
@@ -339,12 +373,12 @@ def solve_masked(values, mask, spacing, kind, *, tol=1e-6, max_iter=None, guess=
             if cmask.any() and not cmask.all() and cmask.sum() * np.prod(factors) > 0.5 * nU:
                 coarse, _ = solve_masked(cvals, cmask, cspacing, kind, tol=tol, max_iter=max_iter, direct=False)
                 guess = _prolong(coarse, factors, shape)
-        if guess is None:  # scattered unknowns: CG converges from anywhere; start at the known mean
-            guess = np.broadcast_to(values[:, ~mask].mean(axis=1).reshape((C,) + (1,) * len(shape)),
-                                    values.shape)
+        if guess is None:  # scattered unknowns: start from the mean of the known axis neighbours
+            guess = [None] * C
     worst_res, worst_it = 0.0, 0
     for c in range(C):
-        x, it, res = problem.solve(gs[c], np.asarray(guess[c])[mask], tol, max_iter)
+        x0 = problem.neighbour_mean(gs[c]) if guess[c] is None else np.asarray(guess[c])[mask]
+        x, it, res = problem.solve(gs[c], x0, tol, max_iter)
         out[c][mask] = x
         worst_res = max(worst_res, res)
         worst_it = max(worst_it, it)
