@@ -180,7 +180,9 @@ def _eed(values, mask, grid, *, t, kappa, sigma, tol, max_iter):
 
     u = integrate(op, u, float(t), "fed", stop_when=converged)
     full[(slice(None),) + box] = u
-    return full
+    # the WWW stencil can over/undershoot slightly at steep oblique edges: keep
+    # the fill within the known data's range, as for the biharmonic start
+    return _clip_to_known(full, mask)
 
 
 def inpaint(image, mask, *, method="auto", spacing=None, channel_axis=None, tol=None, max_iter=None, t=None,
@@ -261,7 +263,8 @@ def inpaint(image, mask, *, method="auto", spacing=None, channel_axis=None, tol=
     image), started from a coarser solve for wide holes (cascadic
     multigrid).  eed starts from the biharmonic fill and runs EED with the
     Charbonnier diffusivity and the known pixels fixed, by FED cycles, until
-    the fill stops changing.  telea marches inward from the known pixels.
+    the fill stops changing (clipped, like the biharmonic fill, to the known
+    data's range).  telea marches inward from the known pixels.
 
     The "auto" choice: EED for 2-D and 3-D images.  On scikit-image's camera
     with random missing pixels, blobs, scratches and a square hole it is the
