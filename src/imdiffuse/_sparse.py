@@ -141,6 +141,28 @@ def _dot(a, b):
     return s
 
 
+@jit(parallel=True)
+def _cg_update(x, r, s, p, q, dinv, alpha):
+    """x += alpha p, r -= alpha q, s = dinv r; returns (r.s, r.r)."""
+    rs = 0.0
+    rr = 0.0
+    for i in prange(x.shape[0]):
+        x[i] += alpha * p[i]
+        ri = r[i] - alpha * q[i]
+        r[i] = ri
+        si = dinv[i] * ri
+        s[i] = si
+        rs += ri * si
+        rr += ri * ri
+    return rs, rr
+
+
+@jit(parallel=True)
+def _cg_direction(p, s, beta):
+    for i in prange(p.shape[0]):
+        p[i] = s[i] + beta * p[i]
+
+
 @jit
 def _pcg(kind, b, x, U, R, nbR, deg, w, dinv, z, y, tol, max_iter):
     """Jacobi-preconditioned CG on A x = b from the guess x; returns (iterations, relative residual)."""
@@ -165,17 +187,10 @@ def _pcg(kind, b, x, U, R, nbR, deg, w, dinv, z, y, tol, max_iter):
         pq = _dot(p, q)
         if not pq > 0.0:  # converged to rounding (or breakdown): stop
             break
-        alpha = rs / pq
-        for i in range(n):
-            x[i] += alpha * p[i]
-            r[i] -= alpha * q[i]
-            s[i] = dinv[i] * r[i]
-        rs_new = _dot(r, s)
-        res = math.sqrt(_dot(r, r)) / bnorm
-        beta = rs_new / rs
+        rs_new, rr = _cg_update(x, r, s, p, q, dinv, rs / pq)
+        res = math.sqrt(rr) / bnorm
+        _cg_direction(p, s, rs_new / rs)
         rs = rs_new
-        for i in range(n):
-            p[i] = s[i] + beta * p[i]
         it += 1
     return it, res
 
