@@ -352,6 +352,8 @@ def _gaussian_sigma(array, grid) -> float:
     # scikit-image take the median of an empty set (NaN and a warning): 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
+        # the channel axis is known here: scikit-image's guess about a short last axis is noise
+        warnings.filterwarnings("ignore", message=".*channel_axis is None", category=UserWarning)
         sigma = float(estimate_sigma(array, channel_axis=grid.channel_axis, average_sigmas=True))
     return sigma if np.isfinite(sigma) else 0.0
 
