@@ -127,9 +127,11 @@ def _clip_to_known(filled, mask):
     true values lie within the known data's range in images, so the clip
     only removes error (scikit-image's ``inpaint_biharmonic`` does the same).
     """
-    known = filled[:, ~mask]
+    known = ~mask
     for c in range(filled.shape[0]):
-        np.clip(filled[c], known[c].min(), known[c].max(), out=filled[c])
+        lo = np.min(filled[c], where=known, initial=np.inf)
+        hi = np.max(filled[c], where=known, initial=-np.inf)
+        np.clip(filled[c], lo, hi, out=filled[c])
     return filled
 
 
