@@ -47,9 +47,11 @@ _OPTIONS = {
 #: ones: in wide holes the steady state of EED draws sharp, straight
 #: continuations that are often wrong, and stopping at a diffusion length
 #: sqrt(2 t) ~ 0.6 r keeps a blend of them with the smooth biharmonic start.
-#: Chosen on camera, moon and coins with five kinds of masks
-#: (benchmarks/bench_inpaint.py): kappa factors 0.003-0.01 and time factors
-#: 0.1-0.35 are all within ~0.3 dB of the best.
+#: Chosen on camera, moon and coins with the five masks of
+#: benchmarks/bench_inpaint.py: kappa factors from 0.003 to 0.01 change each
+#: image's mean PSNR over its masks by less than 0.3 dB (single masks, the
+#: square hole most, by up to 1.1 dB); among time factors 0.1, 0.2, 0.35 the
+#: square hole prefers short times and the border band long ones.
 EED_KAPPA_FACTOR = 0.005
 EED_SIGMA = 1.0
 EED_TIME_FACTOR = 0.2
