@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._kernels import jit
-from ._march import FROZEN, MASK
+from ._march import FROZEN, MASK, _step
 
 #: A cycle of sweeps that lowers no value by more than this (relative) ends the solve.
 TOLERANCE = 1e-13
@@ -66,14 +66,9 @@ def _axis_min(u, i, c, n, stride, per):
     if n == 1:
         return best
     for step in (-1, 1):
-        nc = c + step
-        if nc < 0 or nc >= n:
-            if not per:
-                continue
-            nc = nc % n
-        v = u[i + (nc - c) * stride]
-        if v < best:
-            best = v
+        j = _step(i, c, step, n, stride, per)
+        if j >= 0 and u[j] < best:
+            best = u[j]
     return best
 
 
@@ -83,12 +78,9 @@ def _unlock(lock, i, c, n, stride, per):
     if n == 1:
         return
     for step in (-1, 1):
-        nc = c + step
-        if nc < 0 or nc >= n:
-            if not per:
-                continue
-            nc = nc % n
-        lock[i + (nc - c) * stride] = 0
+        j = _step(i, c, step, n, stride, per)
+        if j >= 0:
+            lock[j] = 0
 
 
 @jit
