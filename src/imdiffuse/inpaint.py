@@ -139,7 +139,6 @@ def _clip_to_known(filled, mask):
 
 def _eed(values, mask, grid, *, t, kappa, sigma, tol, max_iter):
     """EED inpainting of canonical (C, Z, Y, X) values, started from the biharmonic fill."""
-    from ._grid import Grid as _Grid
     from ._sparse import BIHARMONIC, solve_masked
     from .diffusivity import DIFFUSIVITIES
     from .schemes import integrate
@@ -165,7 +164,7 @@ def _eed(values, mask, grid, *, t, kappa, sigma, tol, max_iter):
     u = np.ascontiguousarray(full[(slice(None),) + box])
     m = mask[box]
     spatial = u.shape[1:] if grid.ndim == 3 else u.shape[2:]
-    sub = _Grid(shape=(u.shape[0],) + spatial, channel_axis=0, spacing=grid.spacing, dtype=grid.dtype)
+    sub = Grid(shape=(u.shape[0],) + spatial, channel_axis=0, spacing=grid.spacing, dtype=grid.dtype)
     op = _Fixed(TensorDiffusion(sub, 0, sigma=sigma, rho=0.0, kind=DIFFUSIVITIES["charbonnier"], lam=kappa * kappa),
                 np.broadcast_to(~m, u.shape), u.copy())
     if t is None:
