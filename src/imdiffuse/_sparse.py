@@ -24,8 +24,12 @@ solved on a grid coarsened by 2 per axis, and its prolongation is the
 initial guess on the finer grid, where CG has only the local (high
 frequency) error left to remove.
 
-Arrays are flat (C-order) spatial arrays; neighbour tables hold flat
-indices, -1 outside the image.
+Fields are flat (C-order) arrays of the image padded by one zero pixel on
+every side, so a pixel's axis neighbours are ``f -+ stride`` with no border
+tests; pixel lists hold flat indices into that padded grid.  Where the
+rows involved cover much of the image (scattered missing pixels), the
+biharmonic operator's Laplacians run densely over the whole image, which
+vectorises, instead of gathering along the row lists.
 
 References
 ----------
@@ -63,79 +67,132 @@ COARSEST = 4096
 WIDE = 4.0
 DIRECT_MAX = {2: 60_000, 3: 20_000}
 
-
-@jit(parallel=True)
-def _neighbour_table(flat, shape, strides, table):
-    ndim = shape.shape[0]
-    for k in prange(flat.shape[0]):
-        rem = flat[k]
-        for a in range(ndim):
-            c = rem // strides[a]
-            rem -= c * strides[a]
-            table[k, 2 * a] = flat[k] - strides[a] if c > 0 else -1
-            table[k, 2 * a + 1] = flat[k] + strides[a] if c < shape[a] - 1 else -1
-    return table
+#: The biharmonic operator's first Laplacian runs over the whole image, densely,
+#: when the rows it needs (masked pixels and their neighbours) are more than
+#: this fraction of it: a contiguous loop costs ~1/7 of a gather per pixel
+#: (a 512^2 scribble mask touching 16 % of the pixels: 48 ms dense, 59 ms not).
+DENSE_FRACTION = 0.1
 
 
 @jit(parallel=True)
-def _weighted_count(nb, w, power):
-    """sum over the existing neighbours of w_axis**power, per row of nb."""
-    out = np.zeros(nb.shape[0])
-    for k in prange(nb.shape[0]):
-        for j in range(nb.shape[1]):
-            if nb[k, j] >= 0:
-                out[k] += w[j // 2] ** power
-    return out
+def _degrees(rows, inside, st, w, deg, diag):
+    """deg: weighted count of the in-image axis neighbours of each pixel of ``rows``; diag: B's diagonal there.
 
-
-def neighbour_table(flat, shape):
-    """(n, 2 ndim) int64 flat indices of the axis neighbours of ``flat`` (-1 outside)."""
-    shape_a = np.array(shape, dtype=np.int64)
-    strides = np.cumprod(np.concatenate([[1], shape_a[::-1]]))[:-1][::-1].copy()
-    table = np.empty((flat.size, 2 * len(shape)), dtype=np.int64)
-    return _neighbour_table(flat.astype(np.int64), shape_a, strides, table)
-
-
-@jit(parallel=True)
-def _apply(kind, x, U, R, nbR, deg, w, z, y, out):
-    """out = A x (harmonic) or B x (biharmonic) for unknowns x on U.
-
-    ``z`` and ``y`` are full-size scratch arrays, zero outside U and R
-    respectively: only those entries are ever written.  ``deg`` is the weighted
-    degree of each pixel of R; U is R's first ``len(U)`` entries.
-
-    The three neighbour sums are written out on purpose: a shared helper
-    taking the arrays (plain or Numba-inlined) made the 512^2 biharmonic
-    solve 40-150 % slower (reference counting of array arguments, as in
-    :mod:`imdiffuse.fmm._march`).
+    B_pp = sum_r L[r, p]**2 = deg_p**2 + sum over p's neighbours n of w_n**2.
     """
-    nU = U.shape[0]
-    nR = R.shape[0]
-    for k in prange(nU):
-        z[U[k]] = x[k]
-    if kind == 1:
-        for k in prange(nU):
-            acc = deg[k] * x[k]
-            for j in range(nbR.shape[1]):
-                n = nbR[k, j]
-                if n >= 0:
-                    acc -= w[j // 2] * z[n]
-            out[k] = acc
+    for k in prange(rows.shape[0]):
+        f = rows[k]
+        d = 0.0
+        d2 = 0.0
+        for a in range(3):
+            c = inside[f - st[a]] + inside[f + st[a]]
+            d += w[a] * c
+            d2 += w[a] * w[a] * c
+        deg[k] = d
+        diag[k] = d * d + d2
+
+
+@jit(parallel=True)
+def _laplace_rows(v, rows, st, w, deg, out):
+    """out[k] = (L v)(rows[k]) for a padded flat field v that is zero on the padding."""
+    s0, s1, s2 = st[0], st[1], st[2]
+    w0, w1, w2 = w[0], w[1], w[2]
+    for k in prange(rows.shape[0]):
+        f = rows[k]
+        out[k] = (w0 * (v[f - s0] + v[f + s0]) + w1 * (v[f - s1] + v[f + s1])
+                  + w2 * (v[f - s2] + v[f + s2]) - deg[k] * v[f])
+
+
+@jit(parallel=True)
+def _scatter_direction(p, s, beta, U, z):
+    """p = s + beta p, and z[U] = p (beta = 0 starts p at s)."""
+    for k in prange(U.shape[0]):
+        pk = s[k] + beta * p[k]
+        p[k] = pk
+        z[U[k]] = pk
+
+
+@jit(parallel=True)
+def _laplace_box(z, y, box, st, w):
+    """y = L z on every pixel of the image (``box``: its shape, as three axes), densely.
+
+    Faster than the row list when most pixels are rows of R (scattered
+    missing pixels).  Each image row is read through its own slices of z:
+    with one array and offset indices LLVM cannot rule out that y's stores
+    alias z's loads and does not vectorise (measured 6x slower).  Pixels
+    outside R get L z = 0 there, as z vanishes around them.
+    """
+    n0, n1, n2 = box[0], box[1], box[2]
+    s0, s1 = st[0], st[1]
+    w0, w1, w2 = w[0], w[1], w[2]
+    o0 = 1 if s0 != 0 else 0
+    o1 = 1 if s1 != 0 else 0
+    for r in prange(n0 * n1):
+        i0 = r // n1
+        i1 = r - i0 * n1
+        c0 = (i0 > 0) + (i0 < n0 - 1) if s0 != 0 else 0
+        c1 = (i1 > 0) + (i1 < n1 - 1) if s1 != 0 else 0
+        drow = w0 * c0 + w1 * c1 + 2.0 * w2
+        b = (i0 + o0) * s0 + (i1 + o1) * s1 + 1
+        zc = z[b - 1:b + n2 + 1]
+        zu1 = z[b - s1:b - s1 + n2]
+        zd1 = z[b + s1:b + s1 + n2]
+        yr = y[b:b + n2]
+        if s0 == 0:
+            for j in range(n2):
+                yr[j] = w1 * (zu1[j] + zd1[j]) + w2 * (zc[j] + zc[j + 2]) - drow * zc[j + 1]
+        else:
+            zu0 = z[b - s0:b - s0 + n2]
+            zd0 = z[b + s0:b + s0 + n2]
+            for j in range(n2):
+                yr[j] = (w0 * (zu0[j] + zd0[j]) + w1 * (zu1[j] + zd1[j]) + w2 * (zc[j] + zc[j + 2])
+                         - drow * zc[j + 1])
+        # the row's ends have one neighbour less along the last axis
+        yr[0] += w2 * zc[1]
+        yr[n2 - 1] += w2 * zc[n2]
+
+
+@jit(parallel=True)
+def _apply_dot(kind, p, U, R, box, st, degU, degR, w, z, y, v, q):
+    """q = A p (harmonic) or B p (biharmonic), given z = E p; returns p.q.
+
+    ``z``, ``y`` and ``v`` are padded full-size scratch fields.  On the row
+    lists, z and y are zero outside U and R respectively (only those
+    entries are ever written), so the neighbour
+    sums need no tests for the image border: the padding reads as zero and
+    the degrees count only the neighbours inside the image.  Axis 0 of a
+    2-D problem has stride 0 and weight 0.  The stencil is written out
+    with scalar strides (not a loop over axes nor a shared array-taking
+    helper: both measured 2x slower).
+    """
+    s0, s1, s2 = st[0], st[1], st[2]
+    w0, w1, w2 = w[0], w[1], w[2]
+    pq = 0.0
+    if kind == 2 and box[0] > 0:  # both Laplacians over the whole image, then gather
+        _laplace_box(z, y, box, st, w)
+        _laplace_box(y, v, box, st, w)
+        for k in prange(U.shape[0]):
+            acc = v[U[k]]
+            q[k] = acc
+            pq += p[k] * acc
+        return pq
+    if kind == 2:
+        for k in prange(R.shape[0]):
+            f = R[k]
+            y[f] = (w0 * (z[f - s0] + z[f + s0]) + w1 * (z[f - s1] + z[f + s1])
+                    + w2 * (z[f - s2] + z[f + s2]) - degR[k] * z[f])
+        src = y
+        sign = 1.0
     else:
-        for k in prange(nR):
-            acc = -deg[k] * z[R[k]]
-            for j in range(nbR.shape[1]):
-                n = nbR[k, j]
-                if n >= 0:
-                    acc += w[j // 2] * z[n]
-            y[R[k]] = acc
-        for k in prange(nU):
-            acc = -deg[k] * y[U[k]]
-            for j in range(nbR.shape[1]):
-                n = nbR[k, j]
-                if n >= 0:
-                    acc += w[j // 2] * y[n]
-            out[k] = acc
+        src = z
+        sign = -1.0
+    for k in prange(U.shape[0]):
+        f = U[k]
+        acc = sign * (w0 * (src[f - s0] + src[f + s0]) + w1 * (src[f - s1] + src[f + s1])
+                      + w2 * (src[f - s2] + src[f + s2]) - degU[k] * src[f])
+        q[k] = acc
+        pq += p[k] * acc
+    return pq
 
 
 @jit(parallel=True)
@@ -162,90 +219,112 @@ def _cg_update(x, r, s, p, q, dinv, alpha):
     return rs, rr
 
 
-@jit(parallel=True)
-def _cg_direction(p, s, beta):
-    for i in prange(p.shape[0]):
-        p[i] = s[i] + beta * p[i]
-
-
 @jit
-def _pcg(kind, b, x, U, R, nbR, deg, w, dinv, z, y, tol, max_iter):
-    """Jacobi-preconditioned CG on A x = b from the guess x; returns (iterations, relative residual)."""
+def _pcg(kind, b, x, U, R, box, st, degU, degR, w, dinv, z, y, v, tol, max_iter):
+    """Jacobi-preconditioned CG on A x = b from the guess x; returns (iterations, relative residual).
+
+    Four parallel regions per iteration (three for the harmonic system):
+    the new direction scattered into z, the two Laplacians (the second one
+    also forms p.q), and the update of x, r and s with their dot products.
+    """
     n = x.shape[0]
-    r = np.empty(n)
-    s = np.empty(n)
-    p = np.empty(n)
+    r = np.zeros(n)
+    s = np.zeros(n)
+    p = np.zeros(n)
     q = np.empty(n)
-    _apply(kind, x, U, R, nbR, deg, w, z, y, q)
+    _scatter_direction(p, x, 0.0, U, z)
+    _apply_dot(kind, p, U, R, box, st, degU, degR, w, z, y, v, q)
     bnorm = math.sqrt(_dot(b, b))
     if bnorm == 0.0:
         bnorm = 1.0
     for i in range(n):
         r[i] = b[i] - q[i]
-        s[i] = dinv[i] * r[i]
-        p[i] = s[i]
-    rs = _dot(r, s)
-    res = math.sqrt(_dot(r, r)) / bnorm
+    rs, rr = _cg_update(p, r, s, p, q, dinv, 0.0)  # s = dinv r
+    res = math.sqrt(rr) / bnorm
+    beta = 0.0
+    p[:] = 0.0
     it = 0
     while it < max_iter and res > tol:
-        _apply(kind, p, U, R, nbR, deg, w, z, y, q)
-        pq = _dot(p, q)
+        _scatter_direction(p, s, beta, U, z)
+        pq = _apply_dot(kind, p, U, R, box, st, degU, degR, w, z, y, v, q)
         if not pq > 0.0:  # converged to rounding (or breakdown): stop
             break
         rs_new, rr = _cg_update(x, r, s, p, q, dinv, rs / pq)
         res = math.sqrt(rr) / bnorm
-        _cg_direction(p, s, rs_new / rs)
+        beta = rs_new / rs
         rs = rs_new
         it += 1
     return it, res
 
 
 class _Problem:
-    """The pixel lists, neighbour table and diagonal of one masked solve."""
+    """The pixel lists and diagonals of one masked solve, on the zero-padded grid.
+
+    Pixels are flat indices into the mask padded by one pixel on every side,
+    so the axis neighbours of pixel f are ``f -+ stride[a]``, and the padding
+    (always zero in the fields the solver reads) stands for "outside the
+    image".
+    """
 
     def __init__(self, mask, spacing, kind):
-        shape = mask.shape
-        self.shape = shape
+        if mask.ndim > 3:
+            raise ValueError(f"masked solves are 1-D to 3-D, got a {mask.ndim}-D mask")
+        self.shape = mask.shape
         self.kind = kind
-        self.w = np.array([1.0 / h**2 for h in spacing], dtype=np.float64)
-        U = np.flatnonzero(mask)
-        nbU = neighbour_table(U, shape)
+        pm = np.pad(mask, 1)
+        self.pshape = pm.shape
+        # always three axes for the kernels: missing leading axes get stride 0 and weight 0
+        lead = 3 - mask.ndim
+        self.st = np.array([0] * lead + [s // pm.itemsize for s in pm.strides], dtype=np.int64)
+        self.w = np.array([0.0] * lead + [1.0 / h**2 for h in spacing], dtype=np.float64)
+        itype = np.int32 if pm.size < 2**31 else np.int64
+        U = np.flatnonzero(pm).astype(itype)
+        inside = np.pad(np.ones(mask.shape, dtype=np.uint8), 1).ravel()
+        self.degU = np.empty(U.size)
+        diag = np.empty(U.size)
+        _degrees(U, inside, self.st, self.w, self.degU, diag)
         if kind == BIHARMONIC:
-            mark = np.zeros(mask.size, dtype=bool)
-            mark[nbU[nbU >= 0]] = True
-            mark[U] = False
-            ring = np.flatnonzero(mark)
-            R = np.concatenate([U, ring])
-            nbR = np.concatenate([nbU, neighbour_table(ring, shape)])
+            inner = tuple(slice(1, -1) for _ in mask.shape)
+            rows = pm.copy()  # U and its in-image axis neighbours, in grid order
+            for a in range(mask.ndim):
+                rows[inner] |= np.roll(pm, 1, axis=a)[inner] | np.roll(pm, -1, axis=a)[inner]
+            R = np.flatnonzero(rows).astype(itype)
+            self.degR = np.empty(R.size)
+            _degrees(R, inside, self.st, self.w, self.degR, np.empty(R.size))
+            self.dinv = 1.0 / diag
+            if R.size > DENSE_FRACTION * mask.size:
+                self.box = np.array((1,) * lead + mask.shape, dtype=np.int64)
         else:
-            R, nbR = U, nbU
-        self.U, self.R, self.nb = U, R, nbR
-        self.deg = _weighted_count(nbR, self.w, 1)
-        if kind == HARMONIC:
-            diag = self.deg[: U.size]
-        else:
-            # B_pp = sum_r L[r, p]**2 = deg_p**2 + sum over p's neighbours n of w_n**2
-            diag = self.deg[: U.size] ** 2 + _weighted_count(nbU, self.w, 2)
-        self.dinv = 1.0 / diag
+            R, self.degR = U, self.degU
+            self.dinv = 1.0 / self.degU
+        self.U, self.R = U, R
+        if not hasattr(self, "box"):
+            self.box = np.zeros(3, dtype=np.int64)  # box[0] == 0: use the row list R
 
-    def rhs(self, g):
-        """b from the data g (flat, zero on U)."""
-        y = np.zeros(g.size)
-        nU = self.U.size
+    def pad(self, g):
+        """The spatial field g (any shape of self.shape's size) as a padded flat float64 array."""
+        return np.pad(np.asarray(g, dtype=np.float64).reshape(self.shape), 1).ravel()
+
+    def rhs(self, gp):
+        """b from the padded data gp (zero on U and on the padding)."""
         # L g at the pixels of R, then (harmonic) b = (L g)|_U or (biharmonic) b = -(L (L g)|_R)|_U
-        Lg = _neighbour_sum(g, self.nb, self.w) - self.deg * g[self.R]
+        Lg = np.empty(self.R.size)
+        _laplace_rows(gp, self.R, self.st, self.w, self.degR, Lg)
         if self.kind == HARMONIC:
-            return Lg[:nU].copy()
+            return Lg
+        y = np.zeros(gp.size)
         y[self.R] = Lg
-        b = _neighbour_sum(y, self.nb[:nU], self.w) - self.deg[:nU] * y[self.U]
+        b = np.empty(self.U.size)
+        _laplace_rows(y, self.U, self.st, self.w, self.degU, b)
         return -b
 
-    def neighbour_mean(self, g):
+    def neighbour_mean(self, gp):
         """Start guess: each unknown's mean of its known axis neighbours (else of all known data)."""
-        known = np.ones(g.size, dtype=np.bool_)
-        known[self.U] = False
+        known = np.pad(np.ones(self.shape, dtype=np.uint8), 1).ravel()
+        known[self.U] = 0
         out = np.empty(self.U.size)
-        _known_mean(g, known, self.nb, float(g[known].mean()), out)
+        fallback = float(gp[known.view(bool)].mean())
+        _known_mean(gp, known, self.U, self.st, fallback, out)
         return out
 
     def matrix(self):
@@ -253,36 +332,49 @@ class _Problem:
         from scipy import sparse
 
         nU, nR = self.U.size, self.R.size
-        pos = np.full(int(np.prod(self.shape)), -1, dtype=np.int64)
+        pos = np.full(int(np.prod(self.pshape)), -1, dtype=np.int64)
         pos[self.U] = np.arange(nU)
-        cols = np.where(self.nb >= 0, pos[np.maximum(self.nb, 0)], -1)
-        k, j = np.nonzero(cols >= 0)
-        rows = np.concatenate([np.arange(nU), k])
-        cc = np.concatenate([np.arange(nU), cols[k, j]])
-        vals = np.concatenate([-self.deg[:nU], self.w[j // 2]])
-        LE = sparse.csr_matrix((vals, (rows, cc)), shape=(nR, nU))  # rows of R, columns of U
+        posR = np.full(pos.size, -1, dtype=np.int64)
+        posR[self.R] = np.arange(nR)
+        # L E: rows of R, columns of U
+        rows, cols, vals = [posR[self.U]], [np.arange(nU)], [-self.degU]
+        for s, w in zip(self.st, self.w):
+            if s == 0:
+                continue
+            for nbr in (self.R - s, self.R + s):
+                c = pos[nbr]
+                k = np.flatnonzero(c >= 0)
+                rows.append(k)
+                cols.append(c[k])
+                vals.append(np.full(k.size, w))
+        LE = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                               shape=(nR, nU))
         if self.kind == HARMONIC:
             return (-LE).tocsc()
         return (LE.T @ LE).tocsc()
 
-    def solve_direct(self, gs):
-        """Exact solves for the data gs (C, n) by one sparse LU factorisation (SuperLU)."""
+    def solve_direct(self, gps):
+        """Exact solves for the padded data gps by one sparse LU factorisation (SuperLU)."""
         from scipy.sparse.linalg import splu
 
-        lu = splu(self.matrix(), permc_spec="MMD_AT_PLUS_A")
-        return [lu.solve(self.rhs(g)) for g in gs]
+        # A and B are symmetric positive definite: no pivoting, symmetric ordering
+        # (measured 1.3-2.4x faster than the default pivoting LU on the benchmark's holes)
+        lu = splu(self.matrix(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                  options={"SymmetricMode": True})
+        return [lu.solve(self.rhs(g)) for g in gps]
 
-    def solve(self, g, x0, tol, max_iter):
-        b = self.rhs(g)
+    def solve(self, gp, x0, tol, max_iter):
+        b = self.rhs(gp)
         x = np.ascontiguousarray(x0, dtype=np.float64).copy()
-        z = np.zeros(g.size)
-        y = np.zeros(g.size)
+        z = np.zeros(gp.size)
+        y = np.zeros(gp.size) if self.kind == BIHARMONIC else z
+        v = np.zeros(gp.size) if self.box[0] > 0 else y
         # waking the worker threads costs more than a small solve gains from them
         threads = numba.get_num_threads()
         if self.R.size < PARALLEL_MIN:
             numba.set_num_threads(1)
         try:
-            it, res = _pcg(self.kind, b, x, self.U, self.R, self.nb, self.deg, self.w, self.dinv, z, y,
+            it, res = _pcg(self.kind, b, x, self.U, self.R, self.box, self.st, self.degU, self.degR, self.w, self.dinv, z, y, v,
                            float(tol), int(max_iter))
         finally:
             numba.set_num_threads(threads)
@@ -290,33 +382,18 @@ class _Problem:
 
 
 @jit(parallel=True)
-def _known_mean(g, known, nb, fallback, out):
-    for k in prange(out.shape[0]):
+def _known_mean(g, known, U, st, fallback, out):
+    for k in prange(U.shape[0]):
         acc = 0.0
         cnt = 0
-        for j in range(nb.shape[1]):
-            n = nb[k, j]
-            if n >= 0 and known[n]:
-                acc += g[n]
-                cnt += 1
+        for a in range(3):
+            if st[a] == 0:
+                continue
+            for n in (U[k] - st[a], U[k] + st[a]):
+                if known[n]:
+                    acc += g[n]
+                    cnt += 1
         out[k] = acc / cnt if cnt else fallback
-
-
-@jit(parallel=True)
-def _neighbour_sum_kernel(v, nb, w, out):
-    for k in prange(nb.shape[0]):
-        acc = 0.0
-        for j in range(nb.shape[1]):
-            n = nb[k, j]
-            if n >= 0:
-                acc += w[j // 2] * v[n]
-        out[k] = acc
-
-
-def _neighbour_sum(v, nb, w):
-    out = np.empty(nb.shape[0])
-    _neighbour_sum_kernel(v, nb, w, out)
-    return out
 
 
 def _coarsen(mask, values, spacing):
@@ -383,7 +460,7 @@ def solve_masked(values, mask, spacing, kind, *, tol=1e-6, max_iter=None, guess=
         direct = wide and nU <= DIRECT_MAX.get(dims, DIRECT_MAX[3])
     problem = _Problem(mask, spacing, kind)
     out = values.copy()
-    gs = [np.where(mask, 0.0, values[c]).ravel() for c in range(C)]
+    gs = [problem.pad(np.where(mask, 0.0, values[c])) for c in range(C)]
     if direct:
         for c, x in enumerate(problem.solve_direct(gs)):
             out[c][mask] = x
