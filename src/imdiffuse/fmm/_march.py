@@ -376,10 +376,12 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
         ncand = 0
         if scan < size:
             # initial narrow band: the FAR neighbours of the initially frozen points
+            while scan < size and flag[scan] != FROZEN:  # skip to the next frozen point
+                scan += 1
+            if scan == size:
+                continue
             i = scan
             scan += 1
-            if flag[i] != FROZEN:
-                continue
             if not padded:
                 rem = i
                 for e in range(ndim):
@@ -503,7 +505,26 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
             cc = 0.0
             vmax = 0.0
             active = 0
-            for e in range(ndim):
+            if order == 1 and padded:
+                # the same sums without data-dependent branches (selects
+                # instead): which neighbours are frozen is a coin flip at the
+                # front.  Adding 0.0 for an axis without one leaves the sums
+                # bit for bit as the general loop below makes them.
+                for e in range(ndim):
+                    lo = p - strides[e]
+                    hi_ = p + strides[e]
+                    dlo = dist[lo] if flag[lo] == FROZEN else MAXD
+                    dhi = dist[hi_] if flag[hi_] == FROZEN else MAXD
+                    v1 = dhi if abs(dhi) < abs(dlo) else dlo
+                    on = v1 < MAXD
+                    v1 = v1 if on else 0.0
+                    w = idx2[e] if on else 0.0
+                    a += w
+                    b -= w * 2 * v1
+                    cc += w * (v1 * v1)
+                    vmax = max(vmax, abs(v1))
+                    active += on
+            for e in range(ndim if not (order == 1 and padded) else 0):
                 ce = candc[c, e]
                 v1 = MAXD
                 v2 = MAXD
