@@ -242,7 +242,8 @@ def test_4d_channel_axis_last_and_first_agree(series):
     assert first.shape == first_in.shape and first.dtype == np.float32
     # same computation up to float32 rounding (summation order)
     # (the bias correction is steep just above the Rayleigh mean: float32 rounding is amplified there)
-    np.testing.assert_allclose(np.moveaxis(first, 0, 3), last, rtol=1e-5, atol=1e-3)
+    # (atol 2e-3 = 2.5e-4 sigma: Gaussians are computed in float32 for float32 data)
+    np.testing.assert_allclose(np.moveaxis(first, 0, 3), last, rtol=1e-5, atol=2e-3)
     assert imd.estimate_noise(series, channel_axis=3, return_model=True)[1] == "rician"
     assert imd.estimate_noise(first_in, channel_axis=0) == pytest.approx(
         imd.estimate_noise(series, channel_axis=3), rel=1e-6)

@@ -904,3 +904,114 @@ def diffusion_tensor(J, T, mode, rank1, kind, lam, alpha, cc, h):
             _store_plane(T, 0, z, y, x, sy * dyy * iy, sx * dxx * ix, dxy / (h[1] * h[2]))
             _store_plane(T, 3, z, y, x, sz * dzz * iz, (1.0 - sx) * dxx * ix, dxz / (h[0] * h[2]))
             _store_plane(T, 6, z, y, x, (1.0 - sz) * dzz * iz, (1.0 - sy) * dyy * iy, dyz / (h[0] * h[1]))
+
+
+# ---------------------------------------------------------------- Gaussian --
+
+
+@jit
+def _reflect(j, n):
+    """scipy.ndimage's "reflect" (d c b a | a b c d | d c b a) index into 0..n-1."""
+    j = j % (2 * n)
+    return j if j < n else 2 * n - 1 - j
+
+
+@jit(parallel=True)
+def _correlate_last(src, dst, w):
+    """dst[r, :] = src[r, :] correlated with the odd kernel w along the last axis (reflect)."""
+    R, n = src.shape
+    r = (w.shape[0] - 1) // 2
+    for row in numba.prange(R):
+        s = src[row]
+        d = dst[row]
+        if n > 2 * r:  # interior: one vectorised axpy per tap, on row slices
+            inner = d[r:n - r]
+            inner[:] = w[0] * s[0:n - 2 * r]
+            for k in range(1, 2 * r + 1):
+                sk = s[k:k + n - 2 * r]
+                wk = w[k]
+                for j in range(n - 2 * r):
+                    inner[j] += wk * sk[j]
+            lo, hi = r, n - r
+        else:
+            lo, hi = n, n
+        for j in range(min(lo, n)):  # the borders, through reflection
+            acc = 0.0
+            for k in range(2 * r + 1):
+                acc += w[k] * s[_reflect(j + k - r, n)]
+            d[j] = acc
+        for j in range(max(hi, min(lo, n)), n):
+            acc = 0.0
+            for k in range(2 * r + 1):
+                acc += w[k] * s[_reflect(j + k - r, n)]
+            d[j] = acc
+
+
+@jit(parallel=True)
+def _correlate_middle(src, dst, w):
+    """dst[p, i, :] = sum_k w_k src[p, reflect(i + k - r), :]: the kernel along the middle axis."""
+    P, n, Q = src.shape
+    r = (w.shape[0] - 1) // 2
+    for job in numba.prange(P * n):
+        p = job // n
+        i = job - p * n
+        d = dst[p, i]
+        first = src[p, _reflect(i - r, n)]
+        w0 = w[0]
+        for q in range(Q):
+            d[q] = w0 * first[q]
+        for k in range(1, 2 * r + 1):
+            s = src[p, _reflect(i + k - r, n)]
+            wk = w[k]
+            for q in range(Q):
+                d[q] += wk * s[q]
+
+
+def gaussian_kernel(sigma, truncate):
+    """scipy.ndimage's sampled, normalised Gaussian (radius ``int(truncate * sigma + 0.5)``)."""
+    radius = int(truncate * float(sigma) + 0.5)
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    w = np.exp(-0.5 * (x / float(sigma)) ** 2)
+    return w / w.sum()
+
+
+def gaussian_filter(u, sigma, *, truncate=4.0, output=None):
+    """Separable Gaussian filter, ``scipy.ndimage.gaussian_filter(mode="reflect")`` but 2-5x faster.
+
+    ``sigma``: one standard deviation (pixels) per axis of ``u``, 0 = not
+    filtered.  The same sampled kernel as scipy's, applied as one
+    vectorised axpy per tap (scipy's ``correlate1d`` is scalar); float32
+    data are filtered in float32 (scipy: in float64, then rounded).
+    ``output`` may be ``u`` itself.  Returns the filtered array.
+    """
+    u = np.ascontiguousarray(u)
+    out = np.empty_like(u) if output is None else output
+    axes = [a for a, s in enumerate(sigma) if s > 0 and u.shape[a] > 1]
+    if not axes:
+        if out is not u:
+            np.copyto(out, u)
+        return out
+    src = u
+    tmp = None
+    for k, a in enumerate(axes):
+        last = k == len(axes) - 1
+        if last:
+            dst = out
+        else:  # ping-pong through one temporary, never writing into the source
+            if tmp is None:
+                tmp = np.empty_like(u)
+            dst = tmp if src is not tmp else np.empty_like(u)
+        if dst is src:  # output is u and this is the only pass: go through a temporary
+            dst = np.empty_like(u)
+        w = gaussian_kernel(sigma[a], truncate).astype(u.dtype)
+        pre = int(np.prod(u.shape[:a], dtype=np.int64))
+        post = int(np.prod(u.shape[a + 1:], dtype=np.int64))
+        n = u.shape[a]
+        if post == 1:
+            _correlate_last(src.reshape(pre, n), dst.reshape(pre, n), w)
+        else:
+            _correlate_middle(src.reshape(pre, n, post), dst.reshape(pre, n, post), w)
+        src = dst
+    if src is not out:
+        np.copyto(out, src)
+    return out

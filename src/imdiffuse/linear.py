@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from ._grid import prepare
 from ._validate import check_int, check_option, check_time
 
@@ -19,14 +17,12 @@ GAUSSIAN_TRUNCATE = 5.0
 
 
 def _gaussian(u4, grid, t):
-    from scipy import ndimage
+    from ._kernels import gaussian_filter
 
     # no filtering along the channel axis or the padded Z axis of a 2-D image
     sigma = [0.0] + [math.sqrt(2.0 * t) / h if ax in grid.active_axes else 0.0
                      for ax, h in enumerate(grid.canonical_spacing)]
-    out = np.empty_like(u4)
-    ndimage.gaussian_filter(u4, sigma, mode="reflect", truncate=GAUSSIAN_TRUNCATE, output=out)
-    return out
+    return gaussian_filter(u4, sigma, truncate=GAUSSIAN_TRUNCATE)
 
 
 def heat(image, t, *, scheme="auto", spacing=None, channel_axis=None, n_steps=None, callback=None):

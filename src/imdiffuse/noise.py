@@ -108,14 +108,15 @@ def _rayleigh_sigma(values: np.ndarray) -> float:
 
 def _background_stats(array, channel_axis, mask=None):
     """(background mask of the spatial shape, sigma, coefficient of variation, skewness, fraction)."""
-    from scipy import ndimage
     from skimage.filters import threshold_otsu
+
+    from ._kernels import gaussian_filter
 
     mag = _magnitude_mean(array, channel_axis)
     if mask is not None:
         candidate = ~mask
     else:
-        smooth = ndimage.gaussian_filter(mag, 1.0, mode="reflect")
+        smooth = gaussian_filter(mag, [1.0] * mag.ndim)
         sample = _subsample(smooth)
         if float(sample.max()) <= float(sample.min()):
             return np.zeros(mag.shape, bool), 0.0, 0.0, 0.0, 0.0

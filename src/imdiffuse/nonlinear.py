@@ -50,10 +50,10 @@ class FaceDiffusion:
 
     def update(self, u, frozen=False):
         if self.sigma > 0:
-            from scipy import ndimage
+            from ._kernels import gaussian_filter
 
             sig = [0.0] + [self.sigma / h for h in self.grid.canonical_spacing]
-            self._v = ndimage.gaussian_filter(u, sig, mode="reflect", truncate=4.0, output=self._buffer(u))
+            self._v = gaussian_filter(u, sig, truncate=4.0, output=self._buffer(u))
         elif frozen:  # the caller will overwrite u's buffer while g must stay as it is now
             self._v = self._buffer(u)
             np.copyto(self._v, u)

@@ -28,6 +28,7 @@ in label images.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -189,9 +190,14 @@ def _prepare(image, weight, sigma, spacing):
         from .denoise import denoise
         from .noise import estimate_noise
 
+        # one estimate serves the noise test and the denoising (which would
+        # otherwise estimate it again: blind denoise() does exactly this)
+        level, model = estimate_noise(array, return_model=True)
+        gaussian = level if model == "gaussian" else estimate_noise(array, noise="gaussian")
         p1, p99 = np.percentile(array, [1, 99])
-        noisy = estimate_noise(array, noise="gaussian") > 0.005 * float(p99 - p1)
-        array = np.asarray(denoise(array, spacing=h), dtype=np.float64)
+        noisy = gaussian > 0.005 * float(p99 - p1)
+        if level > 0:  # else blind denoise() returns the image as it is
+            array = np.asarray(denoise(array, spacing=h, noise=model, sigma=level), dtype=np.float64)
     return array, h, weight, sigma, noisy
 
 
@@ -229,6 +235,8 @@ def _refine(mask, u, pts, width=_BAND):
 def _refine_box(mask, u, pts, width):
     from scipy import ndimage
 
+    from ._kernels import gaussian_filter
+
     st = ndimage.generate_binary_structure(mask.ndim, 1)
     inner = ndimage.binary_erosion(mask, st, iterations=width)
     outer = ndimage.binary_dilation(mask, st, iterations=width)
@@ -236,8 +244,9 @@ def _refine_box(mask, u, pts, width):
     scale = 2.0 * width + 1.0
 
     def local_mean(sel):
-        w = ndimage.gaussian_filter(sel.astype(np.float64), scale)
-        return ndimage.gaussian_filter(np.where(sel, u, 0.0), scale) / np.maximum(w, 1e-300), w
+        sig = [scale] * sel.ndim
+        w = gaussian_filter(sel.astype(np.float64), sig)
+        return gaussian_filter(np.where(sel, u, 0.0), sig) / np.maximum(w, 1e-300), w
 
     mi, wi = local_mean(inner)
     mo, wo = local_mean(ring)
@@ -248,6 +257,37 @@ def _refine_box(mask, u, pts, width):
     inside = ((pts >= 0) & (pts <= np.array(mask.shape) - 1)).all(axis=1)
     keep = np.unique(lab[_nearest(pts[inside], mask.shape)])
     return np.isin(lab, keep[keep > 0])
+
+
+@jit
+def _count_below(t, lo, q, edges1, edges2):
+    """#{t <= g} for every g of two increasing geometric grids ``edges1``, ``edges2`` (ratio exp(q)).
+
+    One pass, no sort: each value's bin (the first edge >= it) comes from
+    its logarithm and is then corrected by exact comparisons, so rounding
+    cannot move a value across an edge.  Values must be > 0 (or +inf).
+    """
+    m = edges1.shape[0]
+    c1 = np.zeros(m + 1, dtype=np.int64)
+    c2 = np.zeros(m + 1, dtype=np.int64)
+    log1 = math.log(edges1[0])
+    log2 = math.log(edges2[0])
+    for i in range(t.shape[0]):
+        v = t[i]
+        lv = math.log(v) if v > 0 else -math.inf
+        for g in range(2):
+            edges = edges1 if g == 0 else edges2
+            x = (lv - (log1 if g == 0 else log2)) / q
+            b = 0 if not x > 0 else (m if x >= m else int(math.ceil(x)))
+            while b < m and v > edges[b]:
+                b += 1
+            while b > 0 and v <= edges[b - 1]:
+                b -= 1
+            if g == 0:
+                c1[b] += 1
+            else:
+                c2[b] += 1
+    return np.cumsum(c1)[:m], np.cumsum(c2)[:m]
 
 
 def auto_threshold(T, *, ratio=1.5, stall=0.25, min_size=None):
@@ -264,19 +304,20 @@ def auto_threshold(T, *, ratio=1.5, stall=0.25, min_size=None):
     it (the middle of the stall on a log scale).  Without such a run, the
     smallest ``r`` overall is used.
     """
-    t = np.sort(T[np.isfinite(T)].ravel())
+    t = T[np.isfinite(T)].ravel()
     n = t.shape[0]
     if min_size is None:
         min_size = 4 * 3 ** T.ndim
     if n < 2:
-        return float(t[-1]) if n else 0.0
-    lo = t[min(int(min_size), n - 1)]
-    hi = t[-1] / ratio
+        return float(t.max()) if n else 0.0
+    # N(t) = #{T <= t} on the two geometric grids, by histograms (O(n), no sort)
+    lo = float(np.partition(t, min(int(min_size), n - 1))[min(int(min_size), n - 1)])
+    tmax = float(t.max())
+    hi = tmax / ratio
     if not (hi > lo > 0):
-        return float(t[-1])
+        return tmax
     grid = np.geomspace(lo, hi, 256)
-    below = np.searchsorted(t, grid, side="right")
-    above = np.searchsorted(t, grid * ratio, side="right")
+    below, above = _count_below(t, lo, math.log(hi / lo) / 255, grid, grid * ratio)
     rate = (above - below) / below / np.log(ratio)
     low = rate < stall * T.ndim
     if low.any():

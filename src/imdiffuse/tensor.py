@@ -61,10 +61,10 @@ def _check_scheme(scheme):
 
 def _smooth(u, out, sigma, grid):
     """Gaussian of standard deviation sigma (physical units) of every channel of u into out."""
-    from scipy import ndimage
+    from ._kernels import gaussian_filter
 
     sig = [0.0] + [sigma / h if n > 1 else 0.0 for h, n in zip(grid.canonical_spacing, u.shape[1:])]
-    return ndimage.gaussian_filter(u, sig, mode="reflect", truncate=4.0, output=out)
+    return gaussian_filter(u, sig, truncate=4.0, output=out)
 
 
 class TensorDiffusion:
@@ -134,13 +134,13 @@ class TensorDiffusion:
             v = self._v
         _kernels.structure_products(v, self.T, self._ihalf)
         if self.rho > 0:
-            from scipy import ndimage
+            from ._kernels import gaussian_filter
 
             if self._tmp is None:
                 self._tmp = self._v[0] if self._v is not None else np.empty(self.T.shape[1:], dtype=self.T.dtype)
             sig = [self.rho / h if n > 1 else 0.0 for h, n in zip(self.grid.canonical_spacing, self.T.shape[1:])]
             for k in range(6 if self.three else 3):
-                ndimage.gaussian_filter(self.T[k], sig, mode="reflect", truncate=4.0, output=self._tmp)
+                gaussian_filter(self.T[k], sig, truncate=4.0, output=self._tmp)
                 self.T[k] = self._tmp
         return self.T
 
