@@ -104,6 +104,22 @@ def _step(i, c, step, n, stride, per):
     return i + (nc - c) * stride
 
 
+@jit(inline="always")
+def _sift_up(hk, hi, pos, k, key, idx):
+    """Put (key, idx) at slot k of the binary heap and let it rise to its place."""
+    while k > 0:
+        parent = (k - 1) >> 1
+        if hk[parent] <= key:
+            break
+        hk[k] = hk[parent]
+        hi[k] = hi[parent]
+        pos[hi[k]] = k
+        k = parent
+    hk[k] = key
+    hi[k] = idx
+    pos[idx] = k
+
+
 @jit
 def _coords(i, strides, out):
     rem = i
@@ -337,7 +353,8 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
     The hot loop is written out in this one function on purpose: every call
     to a compiled helper that takes arrays costs atomic reference-count
     updates per array, which made a version built from small helpers 4x
-    slower.  Helpers taking scalars only (:func:`_step`) are free.
+    slower.  Helpers taking scalars only (:func:`_step`) are free, and so is
+    one inlined at the Numba IR level (:func:`_sift_up`, ``inline="always"``).
     """
     ndim = shape.shape[0]
     size = dist.shape[0]
@@ -428,17 +445,7 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
                             hi[k] = hi[child]
                             pos[hi[k]] = k
                             k = child
-                        while k > 0:
-                            parent = (k - 1) >> 1
-                            if hk[parent] <= key:
-                                break
-                            hk[k] = hk[parent]
-                            hi[k] = hi[parent]
-                            pos[hi[k]] = k
-                            k = parent
-                        hk[k] = key
-                        hi[k] = idx
-                        pos[idx] = k
+                        _sift_up(hk, hi, pos, k, key, idx)
                     flag[i] = FROZEN
                     frozen += 1
                     pos[i] = cur
@@ -590,14 +597,8 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
                 k = pos[p]
                 up = key < hk[k]
             if up:
-                while k > 0:
-                    parent = (k - 1) >> 1
-                    if hk[parent] <= key:
-                        break
-                    hk[k] = hk[parent]
-                    hi[k] = hi[parent]
-                    pos[hi[k]] = k
-                    k = parent
+                _sift_up(hk, hi, pos, k, key, p)
+                continue
             else:
                 while True:
                     child = 2 * k + 1
