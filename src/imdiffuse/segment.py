@@ -149,11 +149,16 @@ def _reference(smooth, reference):
     if arr.dtype.kind == "b":
         samples = smooth[arr]
     else:
-        near = np.zeros(smooth.shape, dtype=bool)
-        near[_nearest(pts, smooth.shape)] = True
-        from scipy import ndimage
+        box = np.zeros(smooth.shape, dtype=bool)
+        centres = np.stack(_nearest(pts, smooth.shape), axis=1)
+        if len(centres) <= 1000:  # mark the boxes directly (a dilation of the image took ~9 ms at 512^2)
+            for c in centres:
+                box[tuple(slice(max(int(x) - _WINDOW, 0), int(x) + _WINDOW + 1) for x in c)] = True
+        else:
+            from scipy import ndimage
 
-        box = ndimage.binary_dilation(near, np.ones((2 * _WINDOW + 1,) * smooth.ndim, dtype=bool))
+            box[tuple(centres.T)] = True
+            box = ndimage.binary_dilation(box, np.ones((2 * _WINDOW + 1,) * smooth.ndim, dtype=bool))
         samples = smooth[box]
     value = float(smooth[_nearest(pts, smooth.shape)].mean())
     spread = 1.4826 * float(np.median(np.abs(samples - np.median(samples))))
@@ -238,15 +243,20 @@ def _refine_box(mask, u, pts, width):
     from ._kernels import gaussian_filter
 
     st = ndimage.generate_binary_structure(mask.ndim, 1)
-    inner = ndimage.binary_erosion(mask, st, iterations=width)
-    outer = ndimage.binary_dilation(mask, st, iterations=width)
-    ring = ndimage.binary_dilation(mask, st, iterations=2 * width + 1) & ~outer
+    # k cross-shaped dilations (erosions) = city-block distance <= k (> k) from the
+    # mask (from the outside, the array's border counting as outside): two
+    # distance transforms instead of three iterated morphologies (3-4x faster)
+    out_d = ndimage.distance_transform_cdt(~mask, metric="taxicab")
+    in_d = ndimage.distance_transform_cdt(np.pad(mask, 1), metric="taxicab")[(slice(1, -1),) * mask.ndim]
+    inner = in_d > width
+    outer = out_d <= width
+    ring = (out_d <= 2 * width + 1) & ~outer
     scale = 2.0 * width + 1.0
 
-    def local_mean(sel):
+    def local_mean(sel):  # in float32: twice the SIMD width, ample for a mean
         sig = [scale] * sel.ndim
-        w = gaussian_filter(sel.astype(np.float64), sig)
-        return gaussian_filter(np.where(sel, u, 0.0), sig) / np.maximum(w, 1e-300), w
+        w = gaussian_filter(sel.astype(np.float32), sig)
+        return gaussian_filter(np.where(sel, u, 0.0).astype(np.float32), sig) / np.maximum(w, 1e-30), w
 
     mi, wi = local_mean(inner)
     mo, wo = local_mean(ring)
