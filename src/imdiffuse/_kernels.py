@@ -985,6 +985,11 @@ def gaussian_filter(u, sigma, *, truncate=4.0, output=None):
     ``output`` may be ``u`` itself.  Returns the filtered array.
     """
     u = np.ascontiguousarray(u)
+    if u.dtype not in (np.float32, np.float64):
+        u = u.astype(np.float64)
+    if output is not None and (output.dtype != u.dtype or not output.flags.c_contiguous):
+        np.copyto(output, gaussian_filter(u, sigma, truncate=truncate), casting="unsafe")
+        return output
     out = np.empty_like(u) if output is None else output
     axes = [a for a, s in enumerate(sigma) if s > 0 and u.shape[a] > 1]
     if not axes:

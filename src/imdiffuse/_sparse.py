@@ -374,8 +374,8 @@ class _Problem:
         if self.R.size < PARALLEL_MIN:
             numba.set_num_threads(1)
         try:
-            it, res = _pcg(self.kind, b, x, self.U, self.R, self.box, self.st, self.degU, self.degR, self.w, self.dinv, z, y, v,
-                           float(tol), int(max_iter))
+            it, res = _pcg(self.kind, b, x, self.U, self.R, self.box, self.st, self.degU, self.degR, self.w,
+                           self.dinv, z, y, v, float(tol), int(max_iter))
         finally:
             numba.set_num_threads(threads)
         return x, int(it), float(res)

@@ -275,7 +275,8 @@ def _count_below(t, lo, q, edges1, edges2):
 
     One pass, no sort: each value's bin (the first edge >= it) comes from
     its logarithm and is then corrected by exact comparisons, so rounding
-    cannot move a value across an edge.  Values must be > 0 (or +inf).
+    cannot move a value across an edge.  Values <= 0 (the seeds' zeros)
+    fall in the first bin; the edges must be > 0.
     """
     m = edges1.shape[0]
     c1 = np.zeros(m + 1, dtype=np.int64)

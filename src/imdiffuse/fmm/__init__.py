@@ -170,8 +170,9 @@ def _front(phi, mask, speed, fext, ext_mask, geometry, mode, init, extra_masks=(
 def _padded_march(dist, flag, phi, speed, fext, label, shp, strides, per, idx2, order, mode, narrow, stop, strict):
     """:func:`_march.march` on copies padded with a MASK border when no axis is periodic.
 
-    The padded kernel needs no coordinates and no border tests (about
-    1.3x faster); periodic axes need the wrap, so they march unpadded.
+    The padded kernel needs no coordinates and no border tests (10 %
+    faster on a 1024^2 circle); periodic axes need the wrap, so they march
+    unpadded.  phi enters as its one-byte sign code (:func:`_march.signs`).
     Returns ``(dist, flag, fext)`` (fext None if not given); ``label`` is
     updated in place.
     """
@@ -181,14 +182,15 @@ def _padded_march(dist, flag, phi, speed, fext, label, shp, strides, per, idx2, 
         return default if a is None else a
 
     nolabel = np.zeros(0, dtype=np.int64)
+    nosign = np.ones(1, dtype=np.int8)
     phi = None if phi is None else _march.signs(phi)
     if per.any():
-        _march.march(dist, flag, given(phi, np.ones(1, dtype=np.int8)), given(speed, np.zeros(1)), given(fext, np.zeros(1)),
+        _march.march(dist, flag, given(phi, nosign), given(speed, np.zeros(1)), given(fext, np.zeros(1)),
                      given(label, nolabel), shp, strides, per, idx2, order, mode, narrow, stop, strict)
         return dist, flag, fext
     pflag, pdist, (pphi, psp, pfx, plab), big, pstrides, crop = _march.pad(
         flag, dist, tuple(shp), order, phi, speed, fext, label)
-    _march.march(pdist, pflag, given(pphi, np.ones(1, dtype=np.int8)), given(psp, np.zeros(1)), given(pfx, np.zeros(1)),
+    _march.march(pdist, pflag, given(pphi, nosign), given(psp, np.zeros(1)), given(pfx, np.zeros(1)),
                  given(plab, nolabel), big, pstrides, per, idx2, order, mode, narrow, stop, strict, True)
     if label is not None:
         label[:] = crop(plab)
