@@ -142,6 +142,73 @@ def test_auto_threshold_finds_the_stall():
     assert 6.0 < t < 1000.0
 
 
+def _auto_threshold_by_sorting(T, ratio=1.5, stall=0.25):
+    """The definition of auto_threshold, written with a full sort (the reference)."""
+    t = np.sort(T[np.isfinite(T)].ravel())
+    n = t.shape[0]
+    min_size = 4 * 3 ** T.ndim
+    if n < 2:
+        return float(t[-1]) if n else 0.0
+    lo, hi = t[min(min_size, n - 1)], t[-1] / ratio
+    if not (hi > lo > 0):
+        return float(t[-1])
+    grid = np.geomspace(lo, hi, 256)
+    below = np.searchsorted(t, grid, side="right")
+    rate = (np.searchsorted(t, grid * ratio, side="right") - below) / below / np.log(ratio)
+    low = rate < stall * T.ndim
+    if low.any():
+        first = int(np.argmax(low))
+        end = first + (int(np.argmin(low[first:])) if not low[first:].all() else len(low) - first)
+        k = first + int(np.argmin(rate[first:end]))
+    else:
+        k = int(np.argmin(rate))
+    return float(grid[k] * np.sqrt(ratio))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([(1,), (2, 2), (7, 5), (40, 30), (9, 8, 7)]),
+       st.booleans(), st.booleans())
+def test_auto_threshold_equals_the_sorted_definition(seed, shape, holes, coarse):
+    # auto_threshold counts N(t) by one-pass histograms with exact edge
+    # corrections instead of sorting: the threshold must be the same
+    rng = np.random.default_rng(seed)
+    T = np.cumsum(rng.random(int(np.prod(shape))) ** rng.uniform(0.1, 5)).reshape(shape) * rng.uniform(0.1, 100)
+    rng.shuffle(T.ravel())
+    T.ravel()[0] = 0.0  # a seed
+    if coarse:  # many ties, values exactly on grid edges are likely
+        T = np.round(T, 0)
+    if holes:
+        T[rng.random(shape) < 0.2] = np.inf
+    assert auto_threshold(T) == _auto_threshold_by_sorting(T)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 3000))
+def test_auto_threshold_counts_equal_searchsorted(seed, n):
+    # the one-pass counts and order statistic behind auto_threshold, exactly,
+    # including values that sit on the grid's edges
+    from imdiffuse.segment import _count_below, _smallest
+
+    rng = np.random.default_rng(seed)
+    t = np.round(rng.exponential(10.0, n), 1)
+    t[rng.random(n) < 0.1] = np.inf
+    finite = np.sort(t[np.isfinite(t)])
+    if finite.size < 2:
+        return
+    k = int(rng.integers(0, finite.size))
+    kth, top, count = _smallest(t, k)
+    assert (kth, top, count) == (finite[k], finite[-1], finite.size)
+    lo = max(finite[0], 0.05)
+    hi = max(finite[-1], 2 * lo)
+    grid = np.geomspace(lo, hi, 256)
+    grid[::7] = finite[np.linspace(0, finite.size - 1, grid[::7].size).astype(int)].clip(lo, hi)
+    grid = np.maximum.accumulate(grid)  # still increasing, now with data values on some edges
+    q = np.log(hi / lo) / 255
+    below, above = _count_below(t, lo, q, grid, grid * 1.5)
+    np.testing.assert_array_equal(below, np.searchsorted(finite, grid, side="right"))
+    np.testing.assert_array_equal(above, np.searchsorted(finite, grid * 1.5, side="right"))
+
+
 @pytest.mark.parametrize("bad", [-0.1, 1.5, np.inf, np.nan, "half"])
 def test_threshold_outside_0_1_raises(bad):
     img, _ = disc_image()

@@ -270,11 +270,53 @@ def _refine_box(mask, u, pts, width):
 
 
 @jit
-def _count_below(t, lo, q, edges1, edges2):
-    """#{t <= g} for every g of two increasing geometric grids ``edges1``, ``edges2`` (ratio exp(q)).
+def _smallest(T, k):
+    """(k-th smallest finite value (0-based, k < count), largest finite value, count) of T in one pass.
 
-    One pass, no sort: each value's bin (the first edge >= it) comes from
-    its logarithm and is then corrected by exact comparisons, so rounding
+    A max-heap of the k + 1 smallest values seen: most values fail the one
+    comparison with its top, so this is far cheaper than a partition.
+    """
+    heap = np.empty(k + 1)
+    nh = 0
+    count = 0
+    top = -math.inf
+    for i in range(T.shape[0]):
+        v = T[i]
+        if not math.isfinite(v):
+            continue
+        count += 1
+        if v > top:
+            top = v
+        if nh <= k:  # fill: sift up
+            j = nh
+            nh += 1
+            while j > 0 and heap[(j - 1) >> 1] < v:
+                heap[j] = heap[(j - 1) >> 1]
+                j = (j - 1) >> 1
+            heap[j] = v
+        elif v < heap[0]:  # replace the largest: sift down
+            j = 0
+            while True:
+                c = 2 * j + 1
+                if c >= nh:
+                    break
+                if c + 1 < nh and heap[c + 1] > heap[c]:
+                    c += 1
+                if heap[c] <= v:
+                    break
+                heap[j] = heap[c]
+                j = c
+            heap[j] = v
+    return (heap[0] if nh == k + 1 else math.nan), top, count
+
+
+@jit
+def _count_below(T, lo, q, edges1, edges2):
+    """#{t <= g} over the finite values t of T, for every g of two increasing geometric grids.
+
+    ``edges1`` and ``edges2`` have ratio exp(q) between neighbours.  One
+    pass, no sort: each value's bin (the first edge >= it) comes from its
+    logarithm and is then corrected by exact comparisons, so rounding
     cannot move a value across an edge.  Values <= 0 (the seeds' zeros)
     fall in the first bin; the edges must be > 0.
     """
@@ -283,21 +325,25 @@ def _count_below(t, lo, q, edges1, edges2):
     c2 = np.zeros(m + 1, dtype=np.int64)
     log1 = math.log(edges1[0])
     log2 = math.log(edges2[0])
-    for i in range(t.shape[0]):
-        v = t[i]
+    for i in range(T.shape[0]):
+        v = T[i]
+        if not math.isfinite(v):
+            continue
         lv = math.log(v) if v > 0 else -math.inf
-        for g in range(2):
-            edges = edges1 if g == 0 else edges2
-            x = (lv - (log1 if g == 0 else log2)) / q
-            b = 0 if not x > 0 else (m if x >= m else int(math.ceil(x)))
-            while b < m and v > edges[b]:
-                b += 1
-            while b > 0 and v <= edges[b - 1]:
-                b -= 1
-            if g == 0:
-                c1[b] += 1
-            else:
-                c2[b] += 1
+        x = (lv - log1) / q
+        b = 0 if not x > 0 else (m if x >= m else int(math.ceil(x)))
+        while b < m and v > edges1[b]:
+            b += 1
+        while b > 0 and v <= edges1[b - 1]:
+            b -= 1
+        c1[b] += 1
+        x = (lv - log2) / q
+        b = 0 if not x > 0 else (m if x >= m else int(math.ceil(x)))
+        while b < m and v > edges2[b]:
+            b += 1
+        while b > 0 and v <= edges2[b - 1]:
+            b -= 1
+        c2[b] += 1
     return np.cumsum(c1)[:m], np.cumsum(c2)[:m]
 
 
@@ -315,20 +361,22 @@ def auto_threshold(T, *, ratio=1.5, stall=0.25, min_size=None):
     it (the middle of the stall on a log scale).  Without such a run, the
     smallest ``r`` overall is used.
     """
-    t = T[np.isfinite(T)].ravel()
-    n = t.shape[0]
     if min_size is None:
         min_size = 4 * 3 ** T.ndim
+    flat = np.ascontiguousarray(T, dtype=np.float64).ravel()
+    # one pass for the min_size-th smallest time, the largest and the count, one
+    # for N(t) = #{T <= t} on the two geometric grids (histograms: no sort)
+    lo, tmax, n = _smallest(flat, int(min_size))
     if n < 2:
-        return float(t.max()) if n else 0.0
-    # N(t) = #{T <= t} on the two geometric grids, by histograms (O(n), no sort)
-    lo = float(np.partition(t, min(int(min_size), n - 1))[min(int(min_size), n - 1)])
-    tmax = float(t.max())
+        return float(tmax) if n else 0.0
+    if n <= min_size:  # no min_size-th point: the largest, t[n - 1] in sorted order
+        lo = _smallest(flat, n - 1)[0]
+    lo = float(lo)
     hi = tmax / ratio
     if not (hi > lo > 0):
-        return tmax
+        return float(tmax)
     grid = np.geomspace(lo, hi, 256)
-    below, above = _count_below(t, lo, math.log(hi / lo) / 255, grid, grid * ratio)
+    below, above = _count_below(flat, lo, math.log(hi / lo) / 255, grid, grid * ratio)
     rate = (above - below) / below / np.log(ratio)
     low = rate < stall * T.ndim
     if low.any():
