@@ -143,26 +143,19 @@ def test_auto_threshold_finds_the_stall():
 
 
 def _auto_threshold_by_sorting(T, ratio=1.5, stall=0.25):
-    """The definition of auto_threshold, written with a full sort (the reference)."""
+    """auto_threshold's definition with the counts from a full sort (the reference)."""
+    from imdiffuse.segment import _stall_time
+
     t = np.sort(T[np.isfinite(T)].ravel())
     n = t.shape[0]
-    min_size = 4 * 3 ** T.ndim
     if n < 2:
         return float(t[-1]) if n else 0.0
-    lo, hi = t[min(min_size, n - 1)], t[-1] / ratio
+    lo, hi = t[min(4 * 3 ** T.ndim, n - 1)], t[-1] / ratio
     if not (hi > lo > 0):
         return float(t[-1])
     grid = np.geomspace(lo, hi, 256)
-    below = np.searchsorted(t, grid, side="right")
-    rate = (np.searchsorted(t, grid * ratio, side="right") - below) / below / np.log(ratio)
-    low = rate < stall * T.ndim
-    if low.any():
-        first = int(np.argmax(low))
-        end = first + (int(np.argmin(low[first:])) if not low[first:].all() else len(low) - first)
-        k = first + int(np.argmin(rate[first:end]))
-    else:
-        k = int(np.argmin(rate))
-    return float(grid[k] * np.sqrt(ratio))
+    below, above = np.searchsorted(t, grid, side="right"), np.searchsorted(t, grid * ratio, side="right")
+    return _stall_time(grid, below, above, ratio, stall, T.ndim)
 
 
 @settings(max_examples=60, deadline=None)

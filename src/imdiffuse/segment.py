@@ -310,6 +310,19 @@ def _smallest(T, k):
     return (heap[0] if nh == k + 1 else math.nan), top, count
 
 
+@jit(inline="always")
+def _bin(v, lv, log0, q, edges):
+    """Index of the first of the geometric ``edges`` >= v (len(edges) if none); lv = log v."""
+    m = edges.shape[0]
+    x = (lv - log0) / q
+    b = 0 if not x > 0 else (m if x >= m else int(math.ceil(x)))
+    while b < m and v > edges[b]:
+        b += 1
+    while b > 0 and v <= edges[b - 1]:
+        b -= 1
+    return b
+
+
 @jit
 def _count_below(T, lo, q, edges1, edges2):
     """#{t <= g} over the finite values t of T, for every g of two increasing geometric grids.
@@ -330,20 +343,8 @@ def _count_below(T, lo, q, edges1, edges2):
         if not math.isfinite(v):
             continue
         lv = math.log(v) if v > 0 else -math.inf
-        x = (lv - log1) / q
-        b = 0 if not x > 0 else (m if x >= m else int(math.ceil(x)))
-        while b < m and v > edges1[b]:
-            b += 1
-        while b > 0 and v <= edges1[b - 1]:
-            b -= 1
-        c1[b] += 1
-        x = (lv - log2) / q
-        b = 0 if not x > 0 else (m if x >= m else int(math.ceil(x)))
-        while b < m and v > edges2[b]:
-            b += 1
-        while b > 0 and v <= edges2[b - 1]:
-            b -= 1
-        c2[b] += 1
+        c1[_bin(v, lv, log1, q, edges1)] += 1
+        c2[_bin(v, lv, log2, q, edges2)] += 1
     return np.cumsum(c1)[:m], np.cumsum(c2)[:m]
 
 
@@ -377,8 +378,13 @@ def auto_threshold(T, *, ratio=1.5, stall=0.25, min_size=None):
         return float(tmax)
     grid = np.geomspace(lo, hi, 256)
     below, above = _count_below(flat, lo, math.log(hi / lo) / 255, grid, grid * ratio)
+    return _stall_time(grid, below, above, ratio, stall, T.ndim)
+
+
+def _stall_time(grid, below, above, ratio, stall, ndim):
+    """auto_threshold's choice from the counts N(grid) and N(ratio * grid)."""
     rate = (above - below) / below / np.log(ratio)
-    low = rate < stall * T.ndim
+    low = rate < stall * ndim
     if low.any():
         first = int(np.argmax(low))
         end = first + (int(np.argmin(low[first:])) if not low[first:].all() else len(low) - first)

@@ -105,6 +105,18 @@ def _step(i, c, step, n, stride, per):
 
 
 @jit(inline="always")
+def _smallest_child(hk, first):
+    """Slot of the smallest of hk[first:first + 4], with selects (no branch); first wins ties.
+
+    Slots past the heap's end hold MAXD (see :func:`march`), so the last
+    node's missing children are never chosen.
+    """
+    c01 = first + (hk[first + 1] < hk[first])
+    c23 = first + 2 + (hk[first + 3] < hk[first + 2])
+    return c01 + (c23 - c01) * (hk[c23] < hk[c01])
+
+
+@jit(inline="always")
 def _sift_up(hk, hi, pos, k, key, idx):
     """Put (key, idx) at slot k of the 4-ary heap and let it rise to its place."""
     while k > 0:
@@ -443,9 +455,7 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
                             child = 4 * k + 1
                             if child >= nh:
                                 break
-                            c01 = child + (hk[child + 1] < hk[child])
-                            c23 = child + 2 + (hk[child + 3] < hk[child + 2])
-                            child = c01 + (c23 - c01) * (hk[c23] < hk[c01])
+                            child = _smallest_child(hk, child)
                             hk[k] = hk[child]
                             hi[k] = hi[child]
                             pos[hi[k]] = k
@@ -609,9 +619,7 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
                     child = 4 * k + 1
                     if child >= nh:
                         break
-                    c01 = child + (hk[child + 1] < hk[child])
-                    c23 = child + 2 + (hk[child + 3] < hk[child + 2])
-                    child = c01 + (c23 - c01) * (hk[c23] < hk[c01])
+                    child = _smallest_child(hk, child)
                     if hk[child] >= key:
                         break
                     hk[k] = hk[child]
