@@ -326,3 +326,23 @@ def test_noise_free_constant_image_has_zero_sigma():
     # scikit-image's estimator takes the median of no coefficients here (NaN, a warning)
     assert imd.estimate_noise(np.zeros((40, 50))) == 0.0
     assert imd.estimate_noise(np.full((9, 12, 10), 7.0)) < 1e-12  # wavelet round-off, not noise
+
+
+@pytest.mark.parametrize("shape, channel_axis", [((64, 80), None), ((65, 81), None), ((30, 31, 33), None),
+                                                 ((40, 50, 3), 2), ((3, 40, 50), 0), ((16, 20, 24, 4), 3),
+                                                 ((3, 40), None)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gaussian_estimate_equals_scikit_image(shape, channel_axis, dtype):
+    # the Gaussian estimator computes only the finest diagonal db2 subband
+    # itself; it must be scikit-image's estimate_sigma to rounding
+    import warnings
+
+    from skimage.restoration import estimate_sigma
+
+    rng = np.random.default_rng(7)
+    x = (rng.normal(0, 10, shape) + np.linspace(0, 100, shape[-1])).astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = float(estimate_sigma(x, channel_axis=channel_axis, average_sigmas=True))
+    got = imd.estimate_noise(x, noise="gaussian", channel_axis=channel_axis)
+    assert got == pytest.approx(ref, rel=1e-12 if dtype == np.float64 else 1e-5)

@@ -1020,3 +1020,54 @@ def gaussian_filter(u, sigma, *, truncate=4.0, output=None):
     if src is not out:
         np.copyto(out, src)
     return out
+
+
+# ------------------------------------------------- wavelet noise estimate --
+
+
+@jit
+def _symmetric(j, n):
+    """Half-sample symmetric extension index (... x1 x0 | x0 x1 ... x_{n-1} | x_{n-1} ...)."""
+    j = j % (2 * n)
+    return j if j < n else 2 * n - 1 - j
+
+
+@jit(parallel=True)
+def _dwt_hi_axis(src, dst, f):
+    """dst[p, k, q] = sum_j f[j] src[p, 2k + 1 - j, q] (symmetric extension): one axis of a db-wavelet detail band."""
+    P, n, Q = src.shape
+    K = dst.shape[1]
+    L = f.shape[0]
+    for job in numba.prange(P * K):
+        p = job // K
+        k = job - p * K
+        d = dst[p, k]
+        s = src[p, _symmetric(2 * k + 1, n)]
+        f0 = f[0]
+        for q in range(Q):
+            d[q] = f0 * s[q]
+        for j in range(1, L):
+            s = src[p, _symmetric(2 * k + 1 - j, n)]
+            fj = f[j]
+            for q in range(Q):
+                d[q] += fj * s[q]
+
+
+def dwt_detail(x, f):
+    """The finest all-details subband of a separable wavelet transform (PyWavelets' ``dwtn``, "symmetric").
+
+    ``f``: the decomposition high-pass filter.  Along each axis,
+    ``y[k] = sum_j f[j] x[2k + 1 - j]`` for ``k < (n + len(f) - 1) // 2``,
+    PyWavelets' downsampled convolution.  float64.
+    """
+    y = np.ascontiguousarray(x, dtype=np.float64)
+    f = np.ascontiguousarray(f, dtype=np.float64)
+    for ax in range(y.ndim):
+        n = y.shape[ax]
+        K = (n + f.size - 1) // 2
+        pre = int(np.prod(y.shape[:ax], dtype=np.int64))
+        post = int(np.prod(y.shape[ax + 1:], dtype=np.int64))
+        out = np.empty(y.shape[:ax] + (K,) + y.shape[ax + 1:])
+        _dwt_hi_axis(y.reshape(pre, n, post), out.reshape(pre, K, post), f)
+        y = out
+    return y
