@@ -460,3 +460,29 @@ def test_fsm_bad_options():
         fmm.arrival_time(np.ones((8, 8)), [[1, 1]], order=1, closest=True, method="fsm")
     with pytest.raises(ValueError, match="1-D to 3-D"):
         fmm.distance(np.ones((3, 3, 3, 3)) - 2 * (np.arange(81).reshape(3, 3, 3, 3) == 40), order=1, method="fsm")
+
+
+def test_march_heap_positions_int32_or_int64():
+    # heap positions are int32 (half the cache footprint) up to 2**31 points and
+    # int64 beyond; both specialisations must march identically
+    from imdiffuse.fmm import _march
+
+    assert _march.index_template(10).dtype == np.int32
+    assert _march.index_template(2**31).dtype == np.int64
+    x = np.linspace(-1, 1, 41)
+    phi = (x[:, None] ** 2 + x[None, :] ** 2 - 0.25).ravel()
+    shp = np.array([41, 41], dtype=np.int64)
+    strides = np.array([41, 1], dtype=np.int64)
+    out = []
+    for itype in (np.zeros(0, np.int32), np.zeros(0, np.int64)):
+        flag = np.zeros(phi.size, dtype=np.int8)
+        dist = np.zeros(phi.size)
+        crossing = np.abs(phi) < 0.05
+        flag[crossing] = _march.FROZEN
+        dist[crossing] = phi[crossing]
+        _march.march(dist, flag, _march.signs(phi), np.zeros(1), np.zeros(1), np.zeros(0, dtype=np.int64), shp,
+                     strides, np.zeros(2, dtype=np.bool_), np.ones(2), 2, _march.DISTANCE, 0.0, np.inf, True, False,
+                     itype)
+        out.append(dist)
+    np.testing.assert_array_equal(out[0], out[1])
+    assert (out[0][phi > 0.3] > 0).all() and (out[0][phi < -0.2] < 0).all()

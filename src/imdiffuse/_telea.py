@@ -180,7 +180,7 @@ def arrival_times(mask, spacing, radius):
     for flag, stop in ((inside, np.inf), (outside, reach)):
         dist = np.zeros(m.size)
         fm.march(dist, flag, np.ones(1, dtype=np.int8), speed, np.zeros(1), np.zeros(0, dtype=np.int64), shp,
-                 strides, per, 1.0 / h / h, 1, fm.TRAVEL, 0.0, stop, False)
+                 strides, per, 1.0 / h / h, 1, fm.TRAVEL, 0.0, stop, False, False, fm.index_template(m.size))
         times.append(dist)
     T = np.empty(m.size)
     _signed_times(m, inside, times[0], outside, times[1], fm.FROZEN, reach, T)

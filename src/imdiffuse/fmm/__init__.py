@@ -186,12 +186,14 @@ def _padded_march(dist, flag, phi, speed, fext, label, shp, strides, per, idx2, 
     phi = None if phi is None else _march.signs(phi)
     if per.any():
         _march.march(dist, flag, given(phi, nosign), given(speed, np.zeros(1)), given(fext, np.zeros(1)),
-                     given(label, nolabel), shp, strides, per, idx2, order, mode, narrow, stop, strict)
+                     given(label, nolabel), shp, strides, per, idx2, order, mode, narrow, stop, strict, False,
+                     _march.index_template(dist.shape[0]))
         return dist, flag, fext
     pflag, pdist, (pphi, psp, pfx, plab), big, pstrides, crop = _march.pad(
         flag, dist, tuple(shp), order, phi, speed, fext, label)
     _march.march(pdist, pflag, given(pphi, nosign), given(psp, np.zeros(1)), given(pfx, np.zeros(1)),
-                 given(plab, nolabel), big, pstrides, per, idx2, order, mode, narrow, stop, strict, True)
+                 given(plab, nolabel), big, pstrides, per, idx2, order, mode, narrow, stop, strict, True,
+                 _march.index_template(pdist.shape[0]))
     if label is not None:
         label[:] = crop(plab)
     return crop(pdist), crop(pflag), (None if fext is None else crop(pfx))

@@ -41,6 +41,11 @@ PAD_LENGTH = 1 << 62
 PAD_COORD = 1 << 30
 
 
+def index_template(size):
+    """The ``itype`` argument of :func:`march` for ``size`` points."""
+    return np.zeros(0, dtype=np.int32 if size < 2**31 - 1 else np.int64)
+
+
 def signs(phi):
     """int8 code of phi's sign for :func:`march`: 2 above EPS, 1 in (0, EPS], 0 at 0, -1 below.
 
@@ -335,7 +340,7 @@ def _inherit_label(i, ci, dist, flag, label, shape, strides, periodic):
 
 @jit
 def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, order, mode, narrow, stop, strict,
-          padded=False):
+          padded, itype):
     """Fast marching from the FROZEN points of ``flag`` (values in ``dist``).
 
     Parameters
@@ -359,6 +364,9 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
         side (see :func:`pad`), so that a neighbour is simply ``i -+ stride``:
         no coordinates (integer divisions) and no border tests.  ``shape``
         must then be :func:`pad`'s "unbounded" shape.
+    itype : empty integer array whose dtype the heap positions take
+        (:func:`index_template`: int32, which halves their cache footprint,
+        or int64 for 2**31 points and more)
 
     Returns the number of frozen points.
 
@@ -372,7 +380,7 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
     size = dist.shape[0]
     flip = mode == TRAVEL and sgn.shape[0] == size
     use_label = label.shape[0] > 0
-    pos = np.empty(size, dtype=np.int32)
+    pos = np.empty(size, dtype=itype.dtype)
     nfar = 0
     frozen = 0
     for i in range(size):
@@ -389,7 +397,7 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
     # child with selects, without branches (a data-dependent branch there
     # mispredicts at half the levels).
     hk = np.full(nfar + 4, MAXD, dtype=np.float64)
-    hi = np.empty(max(nfar, 1), dtype=np.int32)
+    hi = np.empty(max(nfar, 1), dtype=itype.dtype)
     nh = 0
     tt = np.zeros((4, ndim))
     memo_v = np.zeros(1 << ndim)
