@@ -1025,16 +1025,13 @@ def gaussian_filter(u, sigma, *, truncate=4.0, output=None):
 # ------------------------------------------------- wavelet noise estimate --
 
 
-@jit
-def _symmetric(j, n):
-    """Half-sample symmetric extension index (... x1 x0 | x0 x1 ... x_{n-1} | x_{n-1} ...)."""
-    j = j % (2 * n)
-    return j if j < n else 2 * n - 1 - j
-
-
 @jit(parallel=True)
 def _dwt_hi_axis(src, dst, f):
-    """dst[p, k, q] = sum_j f[j] src[p, 2k + 1 - j, q] (symmetric extension): one axis of a db-wavelet detail band."""
+    """dst[p, k, q] = sum_j f[j] src[p, 2k + 1 - j, q]: one axis of a db-wavelet detail band.
+
+    PyWavelets' "symmetric" extension is scipy's "reflect" (half-sample
+    symmetric), so :func:`_reflect` serves both.
+    """
     P, n, Q = src.shape
     K = dst.shape[1]
     L = f.shape[0]
@@ -1042,12 +1039,12 @@ def _dwt_hi_axis(src, dst, f):
         p = job // K
         k = job - p * K
         d = dst[p, k]
-        s = src[p, _symmetric(2 * k + 1, n)]
+        s = src[p, _reflect(2 * k + 1, n)]
         f0 = f[0]
         for q in range(Q):
             d[q] = f0 * s[q]
         for j in range(1, L):
-            s = src[p, _symmetric(2 * k + 1 - j, n)]
+            s = src[p, _reflect(2 * k + 1 - j, n)]
             fj = f[j]
             for q in range(Q):
                 d[q] += fj * s[q]
