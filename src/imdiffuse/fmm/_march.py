@@ -327,18 +327,6 @@ def _finalize_extension(i, ci, dist, flag, fext, shape, strides, periodic, idx2)
 
 
 @jit
-def _inherit_label(i, ci, dist, flag, label, shape, strides, periodic):
-    """label[i] = label of the frozen neighbour with the smallest value (the upwind one)."""
-    best = MAXD
-    for e in range(shape.shape[0]):
-        for step in (-1, 1):
-            n = _nbr(i, ci[e], e, step, shape, strides, periodic)
-            if n >= 0 and n != i and flag[n] == FROZEN and label[n] >= 0 and abs(dist[n]) < best:
-                best = abs(dist[n])
-                label[i] = label[n]
-
-
-@jit
 def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, order, mode, narrow, stop, strict,
           padded, itype):
     """Fast marching from the FROZEN points of ``flag`` (values in ``dist``).
@@ -478,7 +466,7 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
                             _coords(i, strides, ci)
                         if mode == EXTENSION:
                             _finalize_extension(i, ci, dist, flag, fext, shape, strides, periodic, idx2)
-                        if use_label:
+                        if use_label:  # inherit the label of the upwind frozen neighbour
                             best = MAXD
                             for e in range(ndim):
                                 for step in (-1, 1):
