@@ -229,8 +229,9 @@ def _refine(mask, u, pts, width=_BAND):
         return mask
     # work in the bounding box of the mask, padded by the reach of the band and the Gaussian means
     pad = 3 * width + 2 + int(np.ceil(4 * (2 * width + 1)))
-    lo = np.maximum(np.argwhere(mask).min(axis=0) - pad, 0)
-    hi = np.minimum(np.argwhere(mask).max(axis=0) + pad + 1, mask.shape)
+    where = np.argwhere(mask)
+    lo = np.maximum(where.min(axis=0) - pad, 0)
+    hi = np.minimum(where.max(axis=0) + pad + 1, mask.shape)
     box = tuple(slice(a, b) for a, b in zip(lo, hi))
     full = np.zeros(mask.shape, dtype=bool)
     full[box] = _refine_box(mask[box], u[box], pts - lo, width)
