@@ -486,3 +486,28 @@ def test_march_heap_positions_int32_or_int64():
         out.append(dist)
     np.testing.assert_array_equal(out[0], out[1])
     assert (out[0][phi > 0.3] > 0).all() and (out[0][phi < -0.2] < 0).all()
+
+
+@pytest.mark.parametrize("shape", [(1,), (2,), (7,), (1, 5), (2, 9), (6, 1, 4), (5, 6, 7), (3, 2, 2, 5)])
+@pytest.mark.parametrize("wrap", [False, True])
+def test_near_front_is_every_sign_change(shape, wrap):
+    """The front pre-pass finds exactly the zeros and the points beside a strict sign change."""
+    from imdiffuse.fmm import _interface
+
+    rng = np.random.default_rng(len(shape) + sum(shape))
+    phi = rng.integers(-2, 3, size=shape).astype(float)  # many zeros and sign changes
+    periodic = np.array([wrap and i % 2 == 0 for i in range(len(shape))])
+    expect = phi == 0
+    for e, n in enumerate(shape):
+        nbrs = [np.roll(phi, 1, axis=e), np.roll(phi, -1, axis=e)]
+        if not periodic[e]:  # no wrap: the rolled-in border neighbour does not exist
+            first = [slice(None)] * len(shape)
+            first[e] = 0
+            nbrs[0][tuple(first)] = 0
+            first[e] = n - 1
+            nbrs[1][tuple(first)] = 0
+        for nb in nbrs:
+            expect |= phi * nb < 0
+    strides = np.array(np.cumprod((1,) + shape[:0:-1])[::-1], dtype=np.int64)
+    got = _interface._near_front(phi.ravel(), np.array(shape, dtype=np.int64), strides, periodic)
+    np.testing.assert_array_equal(got, np.flatnonzero(expect))

@@ -25,32 +25,82 @@ from ._march import EXTENSION, FAR, FROZEN, MASK, TRAVEL, _coords, _nbr, _step
 
 
 @jit
+def _mark_pairs(mark, phi, lo, hi, count):
+    """mark[lo + b] and mark[hi + b] where phi changes sign between them, b < count.
+
+    Written on slices, one store per point, so that LLVM vectorises it.
+    """
+    pa = phi[lo:lo + count]
+    pb = phi[hi:hi + count]
+    ma = mark[lo:lo + count]
+    mb = mark[hi:hi + count]
+    for b in range(count):
+        s = pa[b] * pb[b] < 0.0
+        ma[b] |= s
+        mb[b] |= s
+
+
+@jit
+def _near_front(phi, shape, strides, periodic):
+    """Indices (ascending) of the points with phi == 0 or a sign change to an axis neighbour.
+
+    A superset of the initial front (masks are ignored here), found with
+    vectorised passes over contiguous runs, so that :func:`init_linear`
+    visits only these few points instead of testing every neighbour of
+    every point (8 ms -> 1 ms on 1024^2).
+    """
+    ndim = shape.shape[0]
+    size = phi.shape[0]
+    mark = phi == 0.0
+    for e in range(ndim):
+        n = shape[e]
+        inner = strides[e]
+        if n < 2:
+            continue
+        outer = size // (n * inner)
+        if inner == 1:  # along rows: neighbours at +-1 in one contiguous run
+            for a in range(outer):
+                base = a * n
+                row = phi[base:base + n]
+                mk = mark[base:base + n]
+                for j in range(n - 1):  # pairs (j, j + 1); two passes keep one store per point
+                    mk[j] |= row[j] * row[j + 1] < 0.0
+                for j in range(1, n):
+                    mk[j] |= row[j] * row[j - 1] < 0.0
+                if periodic[e] and n > 2:  # the wrap-around pair
+                    s = row[0] * row[n - 1] < 0.0
+                    mk[0] |= s
+                    mk[n - 1] |= s
+            continue
+        for a in range(outer):
+            base = a * n * inner
+            for j in range(n - 1):
+                _mark_pairs(mark, phi, base + j * inner, base + (j + 1) * inner, inner)
+            if periodic[e] and n > 2:
+                _mark_pairs(mark, phi, base, base + (n - 1) * inner, inner)
+    return np.flatnonzero(mark)
+
+
+@jit
 def init_linear(phi, flag, dist, speed, fext, ext_mask, shape, strides, periodic, dx, mode):
     """scikit-fmm's initial front; returns the number of frozen points."""
     ndim = shape.shape[0]
-    size = phi.shape[0]
     ci = np.empty(ndim, dtype=np.int64)
     ld = np.zeros(ndim)
     ls = np.zeros(ndim)
+    near = _near_front(phi, shape, strides, periodic)
     count = 0
-    for i in range(size):
+    for i in near:
         if flag[i] != MASK and phi[i] == 0.0:
             flag[i] = FROZEN
             dist[i] = 0.0
             count += 1
             if mode == EXTENSION:
                 fext[i] = speed[i]
-    for e in range(ndim):
-        ci[e] = 0
-    for i in range(size):
-        if i > 0:  # odometer: the coordinates of i without divisions
-            for e in range(ndim - 1, -1, -1):
-                ci[e] += 1
-                if ci[e] < shape[e]:
-                    break
-                ci[e] = 0
+    for i in near:
         if flag[i] != FAR:
             continue
+        _coords(i, strides, ci)
         borders = False
         pi = phi[i]
         for e in range(ndim):
@@ -87,7 +137,7 @@ def init_linear(phi, flag, dist, speed, fext, ext_mask, shape, strides, periodic
             flag[i] = FROZEN
             count += 1
     if mode == TRAVEL:
-        for i in range(size):
+        for i in near:
             if flag[i] == FROZEN:
                 dist[i] = abs(dist[i] / speed[i])
     return count
