@@ -949,23 +949,32 @@ def _correlate_last(src, dst, w):
 
 
 @jit(parallel=True)
-def _correlate_middle(src, dst, w):
-    """dst[p, i, :] = sum_k w_k src[p, reflect(i + k - r), :]: the kernel along the middle axis."""
+def _correlate_middle(src, dst, w, chunk):
+    """dst[p, i, :] = sum_k w_k src[p, reflect(i + k - r), :]: the kernel along the middle axis.
+
+    Jobs are (p, a block of ``chunk`` columns); each walks i in order, so
+    the 2r + 1 input rows of the block stay in cache from one output row to
+    the next and every input element is read from memory once (streaming
+    whole rows read each one 2r + 1 times: 3x slower on 256^3).
+    """
     P, n, Q = src.shape
     r = (w.shape[0] - 1) // 2
-    for job in numba.prange(P * n):
-        p = job // n
-        i = job - p * n
-        d = dst[p, i]
-        first = src[p, _reflect(i - r, n)]
-        w0 = w[0]
-        for q in range(Q):
-            d[q] = w0 * first[q]
-        for k in range(1, 2 * r + 1):
-            s = src[p, _reflect(i + k - r, n)]
-            wk = w[k]
-            for q in range(Q):
-                d[q] += wk * s[q]
+    nq = (Q + chunk - 1) // chunk
+    w0 = w[0]
+    for job in numba.prange(P * nq):
+        p = job // nq
+        q0 = (job - p * nq) * chunk
+        q1 = min(Q, q0 + chunk)
+        for i in range(n):
+            d = dst[p, i, q0:q1]
+            first = src[p, _reflect(i - r, n), q0:q1]
+            for q in range(q1 - q0):
+                d[q] = w0 * first[q]
+            for k in range(1, 2 * r + 1):
+                s = src[p, _reflect(i + k - r, n), q0:q1]
+                wk = w[k]
+                for q in range(q1 - q0):
+                    d[q] += wk * s[q]
 
 
 def gaussian_kernel(sigma, truncate):
@@ -1016,7 +1025,9 @@ def gaussian_filter(u, sigma, *, truncate=4.0, output=None):
         if post == 1:
             _correlate_last(src.reshape(pre, n), dst.reshape(pre, n), w)
         else:
-            _correlate_middle(src.reshape(pre, n, post), dst.reshape(pre, n, post), w)
+            # column blocks of <= 8 KiB, at least 8 jobs per leading index for the threads
+            chunk = max(16, min(8192 // u.itemsize, -(-post // 8)))
+            _correlate_middle(src.reshape(pre, n, post), dst.reshape(pre, n, post), w, chunk)
         src = dst
     if src is not out:
         np.copyto(out, src)
@@ -1069,3 +1080,30 @@ def dwt_detail(x, f):
         _dwt_hi_axis(y.reshape(pre, n, post), out.reshape(pre, K, post), f)
         y = out
     return y
+
+
+# ------------------------------------------------------ SURE (denoise) --
+
+
+@jit(parallel=True)
+def sure_sums(y, u, v, b):
+    """(sum (u - y)**2, sum b (v - u)) over flat arrays, accumulated in float64.
+
+    The two data of Monte-Carlo SURE (see :func:`imdiffuse.denoise`): ``u``
+    is the denoiser's output for ``y``, ``v`` its output for ``y + eps b``.
+    Rows of 4096 values run in parallel, each summed in order.
+    """
+    n = y.shape[0]
+    rows = (n + 4095) // 4096
+    res = np.zeros(rows)
+    div = np.zeros(rows)
+    for r in numba.prange(rows):
+        s = 0.0
+        d = 0.0
+        for i in range(r * 4096, min(n, r * 4096 + 4096)):
+            e = np.float64(u[i]) - np.float64(y[i])
+            s += e * e
+            d += np.float64(b[i]) * (np.float64(v[i]) - np.float64(u[i]))
+        res[r] = s
+        div[r] = d
+    return res.sum(), div.sum()

@@ -58,6 +58,7 @@ __all__ = [
     "fed",
     "aos",
     "fed_step_sizes",
+    "fed_trajectory",
     "fed_cycle_steps",
     "fed_amplification",
     "integrate",
@@ -295,6 +296,22 @@ def fed(op: DiffusionOperator, u: np.ndarray, t: float, *, n_steps: int | None =
         cycles = max(FED_MIN_CYCLES, math.ceil(t / longest))
     else:
         cycles = n_steps
+    for u, done in fed_trajectory(op, u, t, cycles):
+        if callback is not None:
+            callback(done)
+        if stop_when is not None and stop_when(u, done):
+            break
+    return u
+
+
+def fed_trajectory(op: DiffusionOperator, u: np.ndarray, t: float, cycles: int):
+    """FED to time ``t`` in ``cycles`` equal cycles, yielding ``(u, t_done)`` after each one.
+
+    The generator behind :func:`fed`, for callers that advance several
+    diffusions in lock-step or inspect every cycle's result (``u`` is valid
+    until the next iteration; the caller must not write into it).  The
+    first ``u`` is overwritten.
+    """
     theta = t / cycles
     out = np.empty_like(u)
     done = 0.0
@@ -302,16 +319,12 @@ def fed(op: DiffusionOperator, u: np.ndarray, t: float, *, n_steps: int | None =
         op.update(u, frozen=True)  # u's buffer is reused within the cycle
         tau_max = op.limit()
         if not math.isfinite(tau_max):  # nothing can diffuse (single voxel)
-            break
+            return
         for tau in fed_step_sizes(fed_cycle_steps(theta, tau_max), tau_max, theta):
             op.step(u, out, tau)
             u, out = out, u
         done += theta
-        if callback is not None:
-            callback(done)
-        if stop_when is not None and stop_when(u, done):
-            break
-    return u
+        yield u, done
 
 
 def aos(op: DiffusionOperator, u: np.ndarray, t: float, *, n_steps: int | None = None, callback=None,

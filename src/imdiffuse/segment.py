@@ -202,7 +202,9 @@ def _prepare(image, weight, sigma, spacing):
         p1, p99 = np.percentile(array, [1, 99])
         noisy = gaussian > 0.005 * float(p99 - p1)
         if level > 0:  # else blind denoise() returns the image as it is
-            array = np.asarray(denoise(array, spacing=h, noise=model, sigma=level), dtype=np.float64)
+            # the calibrated rule, not the per-image SURE search: 3-10x faster,
+            # and the weight maps and thresholds were validated with it
+            array = np.asarray(denoise(array, spacing=h, noise=model, sigma=level, tuning="rule"), dtype=np.float64)
     return array, h, weight, sigma, noisy
 
 
