@@ -151,6 +151,7 @@ def test_denoise_verb(tmp_path, ct_file):
     code, stdout, err = run("denoise", noisy_path, "-o", out)
     assert code == 0, err
     assert "estimated noise sigma" in stdout
+    assert "perona_malik diffusivity=" in stdout and "estimated MSE" in stdout  # what SURE chose
     res = imd.io.read(out).data
     assert res.dtype == np.float32 and res.shape == noisy.shape
     # the verb is the Python call on the file's data and spacing (quality is tested in test_tv_denoise)
@@ -162,6 +163,10 @@ def test_denoise_verb(tmp_path, ct_file):
         o = tmp_path / f"{method}.nii.gz"
         assert run("denoise", noisy_path, "-o", o, "--method", method, "--sigma", "40", "-q")[0] == 0
     assert run("denoise", noisy_path, "-o", tmp_path / "k.nii.gz", "--kappa", "30", "--t", "3")[0] == 0
+    code, stdout, _ = run("denoise", noisy_path, "-o", tmp_path / "r.nii.gz", "--tuning", "rule")
+    assert code == 0 and "estimated MSE" not in stdout
+    np.testing.assert_allclose(imd.io.read(tmp_path / "r.nii.gz").data,
+                               imd.denoise(noisy, spacing=src.spacing, tuning="rule"), rtol=1e-5, atol=1e-3)
     code, _, err = run("denoise", noisy_path, "-o", tmp_path / "x.nii.gz", "--method", "tv", "--kappa", "3")
     assert code == 2 and "kappa applies to method='perona_malik'" in err
     code, _, err = run("denoise", noisy_path, "-o", tmp_path / "y.nii.gz", "--sigma", "0")

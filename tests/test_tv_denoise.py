@@ -1,5 +1,7 @@
 """tv_flow and blind denoise()."""
 
+import importlib
+
 import numpy as np
 import pytest
 
@@ -154,3 +156,72 @@ def test_denoise_stops_at_the_discrepancy_on_texture():
     longer = imd.denoise(noisy, sigma=25.0, t=20.0)
     assert ((longer - noisy) ** 2).mean() > removed  # t given: no early stop
     assert ((u - clean) ** 2).mean() < ((noisy - clean) ** 2).mean()
+
+
+def _thin_lines(shape=(96, 96)):
+    """A square with one-pixel lines of high contrast (a skull's cortex, vessels)."""
+    clean = np.zeros(shape)
+    clean[16:80, 16:80] = 60.0
+    clean[30, 20:76] = 200.0
+    clean[20:76, 50] = 200.0
+    return clean
+
+
+def test_denoise_sure_estimates_the_true_error():
+    """SURE's risk of the chosen result matches its true mean squared error (Stein's lemma)."""
+    dn = importlib.import_module("imdiffuse.denoise")  # the module, not the function
+    from imdiffuse._grid import prepare
+
+    clean = imd.data.phantom3d((3, 128, 128))[1].astype(np.float64)
+    noisy = clean + np.random.default_rng(11).normal(0, 20, clean.shape)
+    array, grid = prepare(noisy)
+    rel = 20.0 / robust_contrast(noisy, 20.0)
+    best, (family, k, t, risk) = dn._sure_select(array, grid, 20.0, rel, 1.0)
+    assert family is not None and t > 0
+    true = ((best.reshape(clean.shape) - clean) ** 2).mean()
+    assert abs(risk - true) < 0.1 * 20.0**2
+    assert true < 0.25 * 20.0**2
+
+
+def test_denoise_keeps_one_pixel_structures():
+    """Unlike the Catte-regularised rule, blind denoise() keeps thin high-contrast lines."""
+    clean = _thin_lines()
+    noisy = clean + np.random.default_rng(12).normal(0, 10, clean.shape)
+    u = imd.denoise(noisy)
+    rule = imd.denoise(noisy, tuning="rule")
+    assert ((u - clean) ** 2).mean() < 0.5 * ((rule - clean) ** 2).mean()
+    assert u[30, 22:48].mean() > 180 and u[52:74, 50].mean() > 180  # the lines keep their height
+    assert ((u - clean) ** 2).mean() < 0.1 * 10.0**2
+
+
+def test_denoise_sure_deterministic_mean_and_dtypes():
+    clean = _thin_lines((64, 80))
+    noisy = clean + np.random.default_rng(13).normal(0, 15, clean.shape)
+    u = imd.denoise(noisy)
+    assert u.dtype == np.float64
+    np.testing.assert_array_equal(u, imd.denoise(noisy))  # the probe is seeded
+    np.testing.assert_allclose(u.mean(), noisy.mean(), rtol=1e-9)  # reflecting boundaries conserve the mean
+    v = imd.denoise(np.clip(noisy, 0, 255).astype(np.uint8))
+    assert v.dtype == np.float32 and np.isfinite(v).all()
+
+
+def test_denoise_large_image_scored_on_a_crop(monkeypatch, caplog):
+    """Above SURE_SAMPLE values the candidates are scored on a centred crop, then run once in full."""
+    import logging
+
+    dn = importlib.import_module("imdiffuse.denoise")  # the module, not the function
+
+    clean = _thin_lines((160, 160))
+    noisy = clean + np.random.default_rng(14).normal(0, 10, clean.shape)
+    full = imd.denoise(noisy)
+    monkeypatch.setattr(dn, "SURE_SAMPLE", 80 * 80)
+    with caplog.at_level(logging.INFO, logger="imdiffuse"):
+        cropped = imd.denoise(noisy)
+    assert "centred crop" in caplog.text
+    mse = [((x - clean) ** 2).mean() for x in (full, cropped)]
+    assert mse[1] < 1.5 * mse[0] + 1.0 and mse[1] < 0.1 * 10.0**2
+
+
+def test_denoise_bad_tuning():
+    with pytest.raises(ValueError, match="tuning must be one of 'sure', 'rule'"):
+        imd.denoise(np.zeros((8, 8)), sigma=1.0, tuning="oracle")

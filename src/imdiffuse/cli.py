@@ -13,6 +13,7 @@ are one line on stderr, no traceback (set ``IMDIFFUSE_DEBUG=1`` to see it).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -170,6 +171,9 @@ def _positive_or_none(name):
       arg("--t", type=_positive_float("--t"), default=None, help="override the stopping time"),
       arg("--kappa", type=_positive_or_none("--kappa"), default=None,
           help="override the contrast parameter of perona_malik/eed (intensity per unit length)"),
+      arg("--tuning", choices=("sure", "rule"), default="sure",
+          help="blind perona_malik on Gaussian noise: pick the parameters per image by SURE (default, "
+               "best quality) or use the calibrated rule alone (faster)"),
       arg("--chunks", type=int, default=None, metavar="N",
           help="stream chunk by chunk (imdiffuse.chunked, needs the [dask] extra) with chunks of N voxels per "
                "axis: bounded memory for volumes bigger than RAM; zarr/OME-Zarr input is always streamed, "
@@ -209,9 +213,35 @@ def _denoise(args, session):
         session.say(f"estimated noise sigma: {sigma:.4g}")
     else:
         sigma, noise = args.sigma, args.noise
-    out = denoise(img.data, method=args.method, noise=noise, sigma=sigma if sigma > 0 else None, mask=mask,
-                  spacing=img.spacing, channel_axis=img.channel_axis, t=args.t, kappa=args.kappa)
+    with _say_log(session, "denoise:"):  # the parameters SURE chose
+        out = denoise(img.data, method=args.method, noise=noise, sigma=sigma if sigma > 0 else None, mask=mask,
+                      spacing=img.spacing, channel_axis=img.channel_axis, t=args.t, kappa=args.kappa,
+                      tuning=args.tuning)
     session.write(args.output, out, like=img, dtype=args.dtype)
+
+
+@contextlib.contextmanager
+def _say_log(session, prefix):
+    """Print the ``imdiffuse`` logger's INFO messages that start with ``prefix`` while inside."""
+    import logging
+
+    class Say(logging.Handler):
+        def emit(self, record):
+            message = record.getMessage()
+            if message.startswith(prefix):
+                session.say(message[len(prefix):].strip())
+
+    logger = logging.getLogger("imdiffuse")
+    handler = Say(logging.INFO)
+    level = logger.level
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def _denoise_chunked(args, session, img):

@@ -285,12 +285,30 @@ def denoise(image, *, method="auto", noise="auto", sigma=None, mask=None, spacin
     """Remove noise with diffusion, choosing every parameter from the data.
 
     The noise model and level are estimated (:func:`estimate_noise`) unless
-    given; the model's parameters (stopping time ``t``, contrast ``kappa``,
-    regularisation) then follow from the noise level relative to the image's
-    contrast by rules calibrated on training sets of 2-D images and 3-D
-    volumes (``scripts/calibrate_denoise.py``; the constants are in
-    :data:`RULES`).  The diffusion stops earlier if the variance of what it
-    removed reaches that of the noise (the discrepancy principle,
+    given.  For Gaussian noise and Perona-Malik (``method="auto"``), the
+    parameters are then chosen per image by Stein's unbiased risk estimate
+    (SURE, ``tuning="sure"``): four candidate models (the calibrated
+    Catte-regularised rule, and unregularised rational Perona-Malik with
+    ``kappa`` = 0.2, 0.5 and 1 sigma, see :data:`SURE_FAMILIES`) each run
+    twice with FED, on the image and on the image plus a small random probe,
+    and the estimated mean squared error is read after every cycle; the
+    candidate and stopping time of least estimated error win (Ramani, Blu
+    & Unser's Monte-Carlo SURE).  SURE needs no clean image, so this is an
+    unbiased, per-image version of what a user would tune by eye: textured
+    photographs get the regularised rule, piecewise-constant images and
+    volumes with one-voxel structures (a skull, vessels) get the models
+    that converge to flat regions without dissolving thin lines.  It costs
+    about ten runs of the rule; images larger than :data:`SURE_SAMPLE`
+    values are scored on a centred crop.  The choice is logged (logger
+    ``"imdiffuse"``, INFO) and printed by the CLI.
+
+    Otherwise (``tuning="rule"``, other methods, Rician noise, or ``t`` /
+    ``kappa`` given) the parameters (stopping time ``t``, contrast
+    ``kappa``, regularisation) follow from the noise level relative to the
+    image's contrast by rules calibrated on training sets of 2-D images and
+    3-D volumes (``scripts/calibrate_denoise.py``; the constants are in
+    :data:`RULES`), and the diffusion stops earlier if the variance of what
+    it removed reaches that of the noise (the discrepancy principle,
     :data:`DISCREPANCY`; for Rician data ``0.43 sigma**2`` in the background
     and ``sigma**2`` elsewhere), which keeps textures that the rule would
     over-smooth.  For Rician (MR magnitude) data the diffused image, a
@@ -335,8 +353,14 @@ def denoise(image, *, method="auto", noise="auto", sigma=None, mask=None, spacin
     t, kappa : float, optional
         Override the calibrated stopping time (physical units, see the
         model's docs) or contrast parameter (Perona-Malik and EED only).
+    tuning : {"sure", "rule"}, optional
+        How blind Perona-Malik on Gaussian noise sets its parameters: per
+        image by SURE (default; 0.1-2 dB better on 2-D photographs and up
+        to 10 dB on volumes with thin structures, about ten times the work)
+        or by the calibrated rule alone (fast).
     callback : callable, optional
-        Progress, ``callback(t_done)``.
+        Progress, ``callback(t_done)`` (with SURE: the time of the candidate
+        being scored).
 
     Returns
     -------
@@ -361,6 +385,13 @@ def denoise(image, *, method="auto", noise="auto", sigma=None, mask=None, spacin
     .. [3] H. Gudbjartsson, S. Patz, "The Rician distribution of noisy MRI
        data", Magnetic Resonance in Medicine 34(6):910-914, 1995.
        :doi:`10.1002/mrm.1910340618`
+    .. [4] C. M. Stein, "Estimation of the mean of a multivariate normal
+       distribution", Annals of Statistics 9(6):1135-1151, 1981.
+       :doi:`10.1214/aos/1176345632`
+    .. [5] S. Ramani, T. Blu, M. Unser, "Monte-Carlo SURE: a black-box
+       optimization of regularization parameters for general denoising
+       algorithms", IEEE Trans. Image Processing 17(9):1540-1554, 2008.
+       :doi:`10.1109/TIP.2008.2001404`
 
     Examples
     --------
