@@ -1086,24 +1086,32 @@ def dwt_detail(x, f):
 
 
 @jit(parallel=True)
-def sure_sums(y, u, v, b):
-    """(sum (u - y)**2, sum b (v - u)) over flat arrays, accumulated in float64.
+def sure_sums(y, u, v, b, region):
+    """(sum (u - y)**2, sum b (v - u), count) over flat arrays, accumulated in float64.
 
-    The two data of Monte-Carlo SURE (see :func:`imdiffuse.denoise`): ``u``
-    is the denoiser's output for ``y``, ``v`` its output for ``y + eps b``.
-    Rows of 4096 values run in parallel, each summed in order.
+    The data of Monte-Carlo SURE (see :func:`imdiffuse.denoise`): ``u`` is
+    the denoiser's output for ``y``, ``v`` its output for ``y + eps b``.
+    ``region``: bool mask of the values summed, or size 0 for all.  Rows of
+    4096 values run in parallel, each summed in order (the result does not
+    depend on the number of threads).
     """
     n = y.shape[0]
+    every = region.shape[0] == 0
     rows = (n + 4095) // 4096
     res = np.zeros(rows)
     div = np.zeros(rows)
+    cnt = np.zeros(rows, dtype=np.int64)
     for r in numba.prange(rows):
         s = 0.0
         d = 0.0
+        c = 0
         for i in range(r * 4096, min(n, r * 4096 + 4096)):
-            e = np.float64(u[i]) - np.float64(y[i])
-            s += e * e
-            d += np.float64(b[i]) * (np.float64(v[i]) - np.float64(u[i]))
+            if every or region[i]:
+                e = np.float64(u[i]) - np.float64(y[i])
+                s += e * e
+                d += np.float64(b[i]) * (np.float64(v[i]) - np.float64(u[i]))
+                c += 1
         res[r] = s
         div[r] = d
-    return res.sum(), div.sum()
+        cnt[r] = c
+    return res.sum(), div.sum(), cnt.sum()

@@ -86,6 +86,21 @@ SURE_CHECKPOINTS = 16
 SURE_EPS = 0.01
 #: Images with more values are scored on a centred crop of about this many.
 SURE_SAMPLE = 1 << 21
+#: Rician data: SURE, which assumes Gaussian noise, scores only the voxels
+#: whose smoothed magnitude exceeds this many sigma, where the Rician
+#: distribution is close to a Gaussian of variance sigma**2 (Gudbjartsson &
+#: Patz 1995: from an SNR of about 3).
+SURE_RICIAN_SNR = 3.0
+
+
+def _high_snr(array, grid, sigma):
+    """Voxels whose local mean magnitude (Gaussian, 2 voxels; channels averaged) exceeds SURE_RICIAN_SNR sigma."""
+    from ._kernels import gaussian_filter
+
+    a = np.asarray(array, dtype=np.float32)
+    if grid.channel_axis is not None:
+        a = a.mean(axis=grid.channel_axis)
+    return gaussian_filter(a, [2.0] * a.ndim) > SURE_RICIAN_SNR * sigma
 
 
 def _family_operator(grid, family, sigma, rel, h):
@@ -106,19 +121,23 @@ def _family_operator(grid, family, sigma, rel, h):
     return op, t_max, cycles, f"perona_malik diffusivity={diffusivity!r} kappa={kappa:.4g} sigma={catte * h:.3g}"
 
 
-def _sure_select(array, grid, sigma, rel, h, callback=None):
+def _sure_select(array, grid, sigma, rel, h, callback=None, region=None):
     """Score every candidate of :data:`SURE_FAMILIES` by SURE; see :func:`_sure_perona_malik`.
 
-    Returns ``(best, choice)``: the best result in canonical layout and
-    ``(family index, checkpoint index, time, risk)`` (family None: the noisy
-    image itself).
+    ``region``: bool array of the spatial shape, the voxels whose error is
+    estimated (None: all).  Returns ``(best, choice)``: the best result in
+    canonical layout and ``(family index, checkpoint index, time, risk)``
+    (family None: the noisy image itself).
     """
     from . import _kernels
     from .schemes import fed_trajectory
 
     y = grid.to_canonical(array)
-    n = y.size
     flat_y = y.reshape(-1)
+    if region is None:
+        flat_r = np.zeros(0, dtype=np.bool_)
+    else:  # the same voxels in every channel
+        flat_r = np.broadcast_to(np.asarray(region, dtype=np.bool_).reshape((1,) + y.shape[1:]), y.shape).ravel()
     probe = np.random.default_rng(0).integers(0, 2, size=y.shape, dtype=np.int8)
     probe *= 2
     probe -= 1
@@ -136,7 +155,9 @@ def _sure_select(array, grid, sigma, rel, h, callback=None):
         fam_t = 0.0
         fam_k = 0
         for k, ((u, done), (v, _)) in enumerate(zip(*runs)):
-            res, div = _kernels.sure_sums(flat_y, u.reshape(-1), v.reshape(-1), flat_b)
+            res, div, n = _kernels.sure_sums(flat_y, u.reshape(-1), v.reshape(-1), flat_b, flat_r)
+            if n == 0:
+                break
             risk = res / n - var + 2.0 * var * div / (eps * n)
             if callback is not None:
                 callback(done)
@@ -150,7 +171,7 @@ def _sure_select(array, grid, sigma, rel, h, callback=None):
     return best, choice
 
 
-def _sure_perona_malik(array, grid, sigma, rel, h, callback=None):
+def _sure_perona_malik(array, grid, sigma, rel, h, callback=None, region=None):
     """Blind Perona-Malik: the candidate and stopping time of least estimated risk.
 
     Stein's unbiased risk estimate of the mean squared error, for Gaussian
@@ -167,7 +188,8 @@ def _sure_perona_malik(array, grid, sigma, rel, h, callback=None):
     The noisy image itself (risk sigma**2) is a candidate too.  Images of
     more than :data:`SURE_SAMPLE` values are scored on a centred crop of
     about that size, and the winner then runs once on the whole image to
-    the chosen checkpoint.  Returns the result (user layout) and a
+    the chosen checkpoint.  ``region`` (bool, spatial shape): estimate the
+    error of these voxels only.  Returns the result (user layout) and a
     description of the choice for the log.
     """
     from ._grid import Grid
@@ -184,9 +206,11 @@ def _sure_perona_malik(array, grid, sigma, rel, h, callback=None):
             crop[i] = slice((n - m) // 2, (n - m) // 2 + m)
         sample = array[tuple(crop)]
         sgrid = Grid(shape=sample.shape, channel_axis=grid.channel_axis, spacing=grid.spacing, dtype=grid.dtype)
-        best, (f, k, done, risk) = _sure_select(sample, sgrid, sigma, rel, h, callback)
+        if region is not None:
+            region = region[tuple(crop[i] for i in spatial)]
+        best, (f, k, done, risk) = _sure_select(sample, sgrid, sigma, rel, h, callback, region)
     else:
-        best, (f, k, done, risk) = _sure_select(array, grid, sigma, rel, h, callback)
+        best, (f, k, done, risk) = _sure_select(array, grid, sigma, rel, h, callback, region)
     var = sigma * sigma
     if f is None:
         return np.array(array, dtype=grid.dtype, copy=True), (
@@ -433,8 +457,12 @@ def denoise(image, *, method="auto", noise="auto", sigma=None, mask=None, spacin
     h = math.prod(grid.spacing) ** (1.0 / grid.ndim)
     contrast = robust_contrast(array, sigma)
     rel = sigma / contrast
-    if method == "perona_malik" and noise == "gaussian" and t is None and kappa is None and tuning == "sure":
-        out, choice = _sure_perona_malik(array, grid, sigma, rel, h, callback)
+    if method == "perona_malik" and t is None and kappa is None and tuning == "sure":
+        region = mask
+        if noise == "rician":  # where Rician noise is close to Gaussian (SNR > SURE_RICIAN_SNR)
+            high = _high_snr(array, grid, sigma)
+            region = high if mask is None else high & mask
+        out, choice = _sure_perona_malik(array, grid, sigma, rel, h, callback, region)
         log.info("denoise: %s", choice)
     else:
         out = _run_rule(array, grid, method, noise, sigma, rel, h, contrast, t, kappa, fraction, mask, callback)
