@@ -225,3 +225,17 @@ def test_denoise_large_image_scored_on_a_crop(monkeypatch, caplog):
 def test_denoise_bad_tuning():
     with pytest.raises(ValueError, match="tuning must be one of 'sure', 'rule'"):
         imd.denoise(np.zeros((8, 8)), sigma=1.0, tuning="oracle")
+
+
+def test_denoise_rician_without_high_snr_voxels_uses_the_rule(caplog):
+    """Rician data everywhere below 3 sigma: nothing for SURE to score, the rule decides (and says so)."""
+    import logging
+
+    rng = np.random.default_rng(15)
+    clean = np.full((64, 64), 20.0)
+    mag = np.hypot(clean + rng.normal(0, 10, clean.shape), rng.normal(0, 10, clean.shape))
+    with caplog.at_level(logging.INFO, logger="imdiffuse"):
+        u = imd.denoise(mag, noise="rician", sigma=10.0)
+    assert "calibrated rule sets the parameters" in caplog.text
+    np.testing.assert_array_equal(u, imd.denoise(mag, noise="rician", sigma=10.0, tuning="rule"))
+    assert abs(float(u.mean()) - 20.0) < 0.1 * 20.0  # bias removed

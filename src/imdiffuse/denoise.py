@@ -457,11 +457,16 @@ def denoise(image, *, method="auto", noise="auto", sigma=None, mask=None, spacin
     h = math.prod(grid.spacing) ** (1.0 / grid.ndim)
     contrast = robust_contrast(array, sigma)
     rel = sigma / contrast
-    if method == "perona_malik" and t is None and kappa is None and tuning == "sure":
-        region = mask
-        if noise == "rician":  # where Rician noise is close to Gaussian (SNR > SURE_RICIAN_SNR)
-            high = _high_snr(array, grid, sigma)
-            region = high if mask is None else high & mask
+    sure = method == "perona_malik" and t is None and kappa is None and tuning == "sure"
+    region = mask
+    if sure and noise == "rician":  # where Rician noise is close to Gaussian (SNR > SURE_RICIAN_SNR)
+        high = _high_snr(array, grid, sigma)
+        region = high if mask is None else high & mask
+    if sure and region is not None and not region.any():
+        log.info("denoise: no voxel to score SURE on (all below %g sigma or outside the mask): "
+                 "the calibrated rule sets the parameters", SURE_RICIAN_SNR)
+        sure = False
+    if sure:
         out, choice = _sure_perona_malik(array, grid, sigma, rel, h, callback, region)
         log.info("denoise: %s", choice)
     else:
