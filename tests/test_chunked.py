@@ -172,8 +172,9 @@ def test_denoise_parameters_global_and_equal(monkeypatch):
     noisy = (clean + np.random.default_rng(3).normal(0, 20, clean.shape)).astype(np.float32)
     spacing = (2.0, 1.0, 1.0)
     d = da.from_array(noisy, chunks=(16, 32, 32))
-    params = chunked.denoise_parameters(d, spacing=spacing)
+    params = chunked.denoise_parameters(d, spacing=spacing, tuning="rule")
     assert params["method"] == "perona_malik" and params["noise"] == "gaussian"
+    assert params["diffusivity"] is None and params["regularization"] is None  # the rule's
     assert params["sigma"] == pytest.approx(imd.estimate_noise(noisy), rel=1e-12)
     assert 0 < params["t"] and params["kappa"] > 0
     seen = []
@@ -185,7 +186,7 @@ def test_denoise_parameters_global_and_equal(monkeypatch):
         return original(block, **kw)
 
     monkeypatch.setattr(dn, "denoise", spy)
-    graph = chunked.denoise(d, spacing=spacing)
+    graph = chunked.denoise(d, spacing=spacing, tuning="rule")
     out = graph.compute(scheduler="sync")
     monkeypatch.undo()
     assert graph.numblocks == (2, 2, 2) and len(seen) == 8 and len(set(seen)) == 1
@@ -193,9 +194,25 @@ def test_denoise_parameters_global_and_equal(monkeypatch):
     assert rel_err(out, ref) <= TOL
     assert np.abs(out - clean).mean() < 0.5 * np.abs(noisy - clean).mean()
     # a large array's parameters come from a mosaic sample: deterministic
-    p1 = chunked.denoise_parameters(d, spacing=spacing, sample_size=16**3, stop="none")
-    p2 = chunked.denoise_parameters(d, spacing=spacing, sample_size=16**3, stop="none")
+    p1 = chunked.denoise_parameters(d, spacing=spacing, sample_size=16**3, stop="none", tuning="rule")
+    p2 = chunked.denoise_parameters(d, spacing=spacing, sample_size=16**3, stop="none", tuning="rule")
     assert p1 == p2 and p1["sigma"] == pytest.approx(params["sigma"], rel=0.2)
+
+
+def test_denoise_parameters_sure_on_the_sample():
+    """SURE's choice on the sample becomes explicit parameters; the chunks equal the in-memory call with them."""
+    clean = imd.data.phantom3d((24, 96, 96))
+    noisy = (clean + np.random.default_rng(4).normal(0, 15, clean.shape)).astype(np.float32)
+    d = da.from_array(noisy, chunks=(24, 48, 48))
+    params = chunked.denoise_parameters(d)
+    # the whole array is the sample here: the same candidate as the in-memory SURE search
+    assert params["diffusivity"] == "rational" and params["regularization"] == 0.0 and params["t"] > 0
+    out = chunked.denoise(d).compute()
+    ref = imd.denoise(noisy, **params)
+    assert rel_err(out, ref) <= TOL
+    assert ((out - clean) ** 2).mean() < 0.6 * ((imd.denoise(noisy, tuning="rule") - clean) ** 2).mean()
+    with pytest.raises(ValueError, match="diffusivity applies to method='perona_malik' or 'eed' only"):
+        chunked.denoise_parameters(d, method="heat", diffusivity="rational")
 
 
 def test_sample_mosaic():

@@ -814,7 +814,8 @@ DENOISE_STOPS = ("sample", "none")
 
 
 def denoise_parameters(image, *, method="auto", noise="auto", sigma=None, spacing=None, channel_axis=None, t=None,
-                       kappa=None, stop="sample", sample_size=SAMPLE_SIZE):
+                       kappa=None, diffusivity=None, regularization=None, stop="sample", tuning="sure",
+                       sample_size=SAMPLE_SIZE):
     """The global parameters :func:`denoise` passes to every chunk.
 
     The noise model and ``sigma`` (:func:`imdiffuse.estimate_noise`), the
@@ -831,10 +832,16 @@ def denoise_parameters(image, *, method="auto", noise="auto", sigma=None, spacin
       is the in-memory stopping time);
     * ``stop="none"``: the calibrated time is used (no early stop).
 
+    Perona-Malik with ``tuning="sure"`` (the in-memory default) and neither
+    ``t`` nor ``kappa`` given: SURE chooses the model and stopping time on
+    the sample, exactly as the in-memory :func:`imdiffuse.denoise` does on
+    a whole image, and the choice is returned as explicit ``t``, ``kappa``,
+    ``diffusivity`` and ``regularization`` (``stop`` does not apply).
+
     Parameters
     ----------
     image : dask.array.Array or array_like
-    method, noise, sigma, spacing, channel_axis, t, kappa
+    method, noise, sigma, spacing, channel_axis, t, kappa, diffusivity, regularization, tuning
         As for :func:`imdiffuse.denoise`; given values are kept.
     stop : {"sample", "none"}, optional
     sample_size : int, optional
@@ -843,8 +850,9 @@ def denoise_parameters(image, *, method="auto", noise="auto", sigma=None, spacin
     -------
     dict
         ``method``, ``noise`` ("gaussian" or "rician"), ``sigma``, ``t``,
-        ``kappa`` (None for models without one): the keyword arguments
-        for :func:`imdiffuse.denoise` that give the chunked result in memory.
+        ``kappa`` (None for models without one), ``diffusivity`` and
+        ``regularization`` (None: the rule's): the keyword arguments for
+        :func:`imdiffuse.denoise` that give the chunked result in memory.
     """
     import importlib
 
@@ -855,13 +863,27 @@ def denoise_parameters(image, *, method="auto", noise="auto", sigma=None, spacin
     darr, axis = as_dask(image, channel_axis=channel_axis)
     ndim = darr.ndim - (axis is not None)
     spacing = parse_spacing(spacing, ndim)
-    method, noise, sigma, t, kappa = _dn.check_options(method, noise, sigma, t, kappa)
+    method, noise, sigma, t, kappa = _dn.check_options(method, noise, sigma, t, kappa, diffusivity, regularization)
     stop = check_option(stop, "stop", DENOISE_STOPS)
+    tuning = check_option(tuning, "tuning", _dn.TUNINGS)
+    given = (diffusivity, regularization)
     part = sample(darr, channel_axis=axis, size=sample_size)
     if sigma is None or noise == "auto":
         est, noise, _ = _estimate(*prepare(part, spacing, axis), noise, None)
         sigma = est if sigma is None else sigma
     h = math.prod(spacing) ** (1.0 / ndim)
+    if (method == "perona_malik" and t is None and kappa is None and given == (None, None) and tuning == "sure"
+            and sigma > 0):
+        arr, grid = prepare(part, spacing, axis)
+        region = _dn._high_snr(arr, grid, sigma) if noise == "rician" else None
+        if region is None or region.any():  # else the rule, as in memory
+            rel = sigma / _dn.robust_contrast(arr, sigma)
+            _, (f, _, done, _) = _dn._sure_select(arr, grid, sigma, rel, h, None, region)
+            if f is None:  # the noisy image itself was best
+                t = 0.0
+            else:
+                diffusivity, kappa, regularization, _ = _dn.sure_family(ndim, f, sigma, rel, h)
+                t = done
     if kappa is None and method in ("perona_malik", "eed") and sigma > 0:
         kappa = _dn.RULES[ndim][method]["a"] * sigma / h
     if t is None:
@@ -870,7 +892,8 @@ def denoise_parameters(image, *, method="auto", noise="auto", sigma=None, spacin
         elif stop == "sample" and method != "heat":
             reached = [0.0]
             _dn.denoise(part, method=method, noise=noise, sigma=sigma, spacing=spacing, channel_axis=axis,
-                        kappa=kappa, callback=lambda done: reached.__setitem__(0, done))
+                        kappa=kappa, diffusivity=diffusivity, regularization=regularization,
+                        callback=lambda done: reached.__setitem__(0, done))
             t = float(reached[0])
         else:
             contrast = _dn.robust_contrast(part, sigma)
@@ -878,11 +901,13 @@ def denoise_parameters(image, *, method="auto", noise="auto", sigma=None, spacin
             t_px = rule["b"] * (sigma / contrast) ** rule["p"]
             t = t_px * contrast * h if method == "tv" else t_px * h * h
     return {"method": method, "noise": noise, "sigma": float(sigma), "t": float(t),
-            "kappa": None if kappa is None else float(kappa)}
+            "kappa": None if kappa is None else float(kappa), "diffusivity": diffusivity,
+            "regularization": None if regularization is None else float(regularization)}
 
 
 def denoise(image, *, method="auto", noise="auto", sigma=None, mask=None, spacing=None, channel_axis=None, t=None,
-            kappa=None, stop="sample", chunks=None, depth=None, sample_size=SAMPLE_SIZE, fed_limit="global", workdir=None):
+            kappa=None, diffusivity=None, regularization=None, stop="sample", tuning="sure", chunks=None,
+            depth=None, sample_size=SAMPLE_SIZE, fed_limit="global", workdir=None):
     """Chunked :func:`imdiffuse.denoise`: blind denoising of a Dask array.
 
     The global parameters come from :func:`denoise_parameters` (noise model
@@ -895,13 +920,16 @@ def denoise(image, *, method="auto", noise="auto", sigma=None, mask=None, spacin
     Parameters
     ----------
     image : dask.array.Array or array_like
-    method, noise, sigma, spacing, channel_axis, t, kappa
+    method, noise, sigma, spacing, channel_axis, t, kappa, diffusivity, regularization
         As for :func:`imdiffuse.denoise`.
     mask : None
         Not supported chunk by chunk (:class:`ChunkedNotSupported`): apply
         the mask afterwards, e.g. ``da.where(mask, out, image)``.
     stop : {"sample", "none"}, optional
         How the discrepancy stop is decided (see :func:`denoise_parameters`).
+    tuning : {"sure", "rule"}, optional
+        As for :func:`imdiffuse.denoise`; SURE scores its candidates on the
+        sample (see :func:`denoise_parameters`).
     chunks, depth, sample_size
         As for :func:`perona_malik`.
     fed_limit, workdir
@@ -941,7 +969,8 @@ def denoise(image, *, method="auto", noise="auto", sigma=None, mask=None, spacin
         )
     darr, axis, spacing, depth = _setup(image, spacing, channel_axis, chunks, depth)
     p = denoise_parameters(darr, method=method, noise=noise, sigma=sigma, spacing=spacing, channel_axis=axis, t=t,
-                           kappa=kappa, stop=stop, sample_size=sample_size)
+                           kappa=kappa, diffusivity=diffusivity, regularization=regularization, stop=stop,
+                           tuning=tuning, sample_size=sample_size)
     dtype = _out_dtype(darr.dtype)
     if not p["sigma"] > 0 or p["t"] == 0:
         return darr.astype(dtype)
@@ -953,8 +982,9 @@ def denoise(image, *, method="auto", noise="auto", sigma=None, mask=None, spacin
         # (same parameters as imdiffuse.denoise), then the pointwise Rician bias correction
         common = dict(spacing=spacing, channel_axis=axis, depth=depth, fed_limit=fed_limit, workdir=workdir)
         if method == "eed":
-            out = edge_enhancing(darr, t, kappa=p["kappa"], diffusivity=rule["diffusivity"], sigma=rule["c"] * h,
-                                 **common)
+            out = edge_enhancing(darr, t, kappa=p["kappa"],
+                                 diffusivity=rule["diffusivity"] if p["diffusivity"] is None else p["diffusivity"],
+                                 sigma=rule["c"] * h if p["regularization"] is None else p["regularization"], **common)
         else:
             out = coherence_enhancing(darr, t, sigma=rule["s"] * h, rho=rule["r"] * h, C=rule["k"] * (s / h) ** 4,
                                       **common)
@@ -969,8 +999,9 @@ def denoise(image, *, method="auto", noise="auto", sigma=None, mask=None, spacin
 
             depth = tuple(int(GAUSSIAN_TRUNCATE * math.sqrt(2.0 * t) / hh + 0.5) for hh in spacing)
         else:
-            depth = halo(t, spacing, radius=SMOOTHING_TRUNCATE * rule["c"] * h)
-    kw = {k: p[k] for k in ("method", "noise", "sigma", "t", "kappa")}
+            smoothing = rule["c"] * h if p["regularization"] is None else p["regularization"]
+            depth = halo(t, spacing, radius=SMOOTHING_TRUNCATE * smoothing)
+    kw = {k: p[k] for k in ("method", "noise", "sigma", "t", "kappa", "diffusivity", "regularization")}
 
     def func(block):
         return _dn.denoise(block, spacing=spacing, channel_axis=axis, **kw)

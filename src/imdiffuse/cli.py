@@ -256,10 +256,13 @@ def _denoise_chunked(args, session, img):
                          "denoise without it, or in memory without --chunks")
     params = chunked.denoise_parameters(img.data, method=args.method, noise=args.noise, sigma=args.sigma,
                                         spacing=img.spacing, channel_axis=img.channel_axis, t=args.t,
-                                        kappa=args.kappa)
+                                        kappa=args.kappa, tuning=args.tuning)
     session.say(f"noise model: {params['noise']}{' (auto)' if args.noise == 'auto' else ''}")
     session.say(f"estimated noise sigma: {params['sigma']:.4g}" if args.sigma is None
                 else f"noise sigma: {params['sigma']:.4g}")
+    if params["diffusivity"] is not None:
+        session.say(f"chosen on a sample by SURE: {params['method']} diffusivity={params['diffusivity']!r} "
+                    f"kappa={params['kappa']:.4g} sigma={params['regularization']:.3g} t={params['t']:.4g}")
     bar = contextlib.nullcontext()
     if not session.quiet and sys.stderr.isatty():
         from dask.diagnostics import ProgressBar

@@ -103,22 +103,27 @@ def _high_snr(array, grid, sigma):
     return gaussian_filter(a, [2.0] * a.ndim) > SURE_RICIAN_SNR * sigma
 
 
-def _family_operator(grid, family, sigma, rel, h):
-    """(operator, longest time, cycles, description) of one :data:`SURE_FAMILIES` entry."""
-    from .diffusivity import DIFFUSIVITIES
-    from .nonlinear import FaceDiffusion
-
-    diffusivity, kmul, catte, span = family
+def sure_family(ndim, index, sigma, rel, h):
+    """(diffusivity, kappa, Catte sigma, longest time) of :data:`SURE_FAMILIES` entry ``index``, physical units."""
+    diffusivity, kmul, catte, span = SURE_FAMILIES[index]
     if diffusivity is None:
-        rule = RULES[grid.ndim]["perona_malik"]
+        rule = RULES[ndim]["perona_malik"]
         diffusivity, kmul, catte = rule["diffusivity"], rule["a"], rule["c"]
         t_max = SURE_RULE_SPAN * rule["b"] * rel ** rule["p"] * h * h
     else:
         t_max = span * rel * h * h
-    kappa = kmul * sigma / h
-    op = FaceDiffusion(grid, DIFFUSIVITIES[diffusivity], kappa * kappa, catte * h)
+    return diffusivity, kmul * sigma / h, catte * h, t_max
+
+
+def _family_operator(grid, index, sigma, rel, h):
+    """(operator, longest time, cycles, description) of :data:`SURE_FAMILIES` entry ``index``."""
+    from .diffusivity import DIFFUSIVITIES
+    from .nonlinear import FaceDiffusion
+
+    diffusivity, kappa, catte, t_max = sure_family(grid.ndim, index, sigma, rel, h)
+    op = FaceDiffusion(grid, DIFFUSIVITIES[diffusivity], kappa * kappa, catte)
     cycles = max(SURE_CHECKPOINTS, math.ceil(t_max / op.max_cycle_time))
-    return op, t_max, cycles, f"perona_malik diffusivity={diffusivity!r} kappa={kappa:.4g} sigma={catte * h:.3g}"
+    return op, t_max, cycles, f"perona_malik diffusivity={diffusivity!r} kappa={kappa:.4g} sigma={catte:.3g}"
 
 
 def _sure_select(array, grid, sigma, rel, h, callback=None, region=None):
@@ -146,10 +151,10 @@ def _sure_select(array, grid, sigma, rel, h, callback=None, region=None):
     var = sigma * sigma
     best = y.copy()
     choice = (None, -1, 0.0, var)  # the identity's risk is sigma**2
-    for f, family in enumerate(SURE_FAMILIES):
+    for f in range(len(SURE_FAMILIES)):
         runs = []
         for start in (y.copy(), y + _kernels.typed(eps, y.dtype) * probe):
-            op, t_max, cycles, _ = _family_operator(grid, family, sigma, rel, h)
+            op, t_max, cycles, _ = _family_operator(grid, f, sigma, rel, h)
             runs.append(fed_trajectory(op, start, t_max, cycles))
         fam_risk = math.inf
         fam_t = 0.0
@@ -215,7 +220,7 @@ def _sure_perona_malik(array, grid, sigma, rel, h, callback=None, region=None):
     if f is None:
         return np.array(array, dtype=grid.dtype, copy=True), (
             f"the noisy image (no candidate lowered the estimated MSE below the noise variance {var:.4g})")
-    op, t_max, cycles, what = _family_operator(grid, SURE_FAMILIES[f], sigma, rel, h)
+    op, t_max, cycles, what = _family_operator(grid, f, sigma, rel, h)
     if big:  # the winner on the whole image, the same cycles up to the chosen one
         for j, (u, _) in enumerate(fed_trajectory(op, grid.to_canonical(array), t_max, cycles)):
             if j == k:
@@ -257,7 +262,7 @@ def robust_contrast(image, sigma: float = 0.0) -> float:
     return float(max(hi - lo, 4.0 * sigma, np.finfo(np.float32).tiny))
 
 
-def check_options(method, noise, sigma, t, kappa):
+def check_options(method, noise, sigma, t, kappa, diffusivity=None, regularization=None):
     """Validate denoise's options; returns them with ``method="auto"`` resolved."""
     method = check_option(method, "method", DENOISE_METHODS)
     noise = check_option(noise, "noise", NOISE_MODELS)
@@ -271,10 +276,20 @@ def check_options(method, noise, sigma, t, kappa):
         method = "perona_malik"
     if kappa is not None and method not in ("perona_malik", "eed"):
         raise ValueError(f"kappa applies to method='perona_malik' or 'eed' only, got method={method!r}")
+    for name, value in (("diffusivity", diffusivity), ("regularization", regularization)):
+        if value is not None and method not in ("perona_malik", "eed"):
+            raise ValueError(f"{name} applies to method='perona_malik' or 'eed' only, got method={method!r}")
+    if diffusivity is not None:
+        from .diffusivity import DIFFUSIVITIES
+
+        check_option(diffusivity, "diffusivity", tuple(DIFFUSIVITIES))
+    if regularization is not None:
+        check_positive(regularization, "regularization", allow_zero=True)
     return method, noise, sigma, t, kappa
 
 
-def _run_rule(array, grid, method, noise, sigma, rel, h, contrast, t, kappa, fraction, mask, callback):
+def _run_rule(array, grid, method, noise, sigma, rel, h, contrast, t, kappa, fraction, mask, callback,
+              diffusivity=None, regularization=None):
     """The calibrated rule of :data:`RULES` (and the discrepancy stop) for ``method``."""
     from .linear import heat
     from .nonlinear import perona_malik, tv_flow
@@ -301,11 +316,12 @@ def _run_rule(array, grid, method, noise, sigma, rel, h, contrast, t, kappa, fra
                                    C=rule["k"] * (sigma / h) ** 4, **common)
     model = perona_malik if method == "perona_malik" else edge_enhancing
     return model(array, t, kappa=kappa if kappa is not None else rule["a"] * sigma / h,
-                 diffusivity=rule["diffusivity"], sigma=rule["c"] * h, **common)
+                 diffusivity=rule["diffusivity"] if diffusivity is None else diffusivity,
+                 sigma=rule["c"] * h if regularization is None else regularization, **common)
 
 
 def denoise(image, *, method="auto", noise="auto", sigma=None, mask=None, spacing=None, channel_axis=None,
-            t=None, kappa=None, tuning="sure", callback=None):
+            t=None, kappa=None, diffusivity=None, regularization=None, tuning="sure", callback=None):
     """Remove noise with diffusion, choosing every parameter from the data.
 
     The noise model and level are estimated (:func:`estimate_noise`) unless
@@ -377,6 +393,12 @@ def denoise(image, *, method="auto", noise="auto", sigma=None, mask=None, spacin
     t, kappa : float, optional
         Override the calibrated stopping time (physical units, see the
         model's docs) or contrast parameter (Perona-Malik and EED only).
+    diffusivity, regularization : optional
+        Perona-Malik and EED only: override the rule's diffusivity (a name
+        of :func:`perona_malik`'s) and Catte regularisation ``sigma``
+        (physical units, 0 for none).  With ``t`` and ``kappa`` they fix the
+        model completely, as :func:`imdiffuse.chunked.denoise_parameters`
+        does with the choice SURE made on a sample.
     tuning : {"sure", "rule"}, optional
         How blind Perona-Malik on Gaussian noise sets its parameters: per
         image by SURE (default; 0.1-2 dB better on 2-D photographs and up
@@ -440,7 +462,7 @@ def denoise(image, *, method="auto", noise="auto", sigma=None, mask=None, spacin
     True
     """
     array, grid = prepare(image, spacing, channel_axis)
-    method, noise, sigma, t, kappa = check_options(method, noise, sigma, t, kappa)
+    method, noise, sigma, t, kappa = check_options(method, noise, sigma, t, kappa, diffusivity, regularization)
     tuning = check_option(tuning, "tuning", TUNINGS)
     mask = _check_mask(mask, grid)
     if isinstance(mask, str):  # "auto": the object is what is not dark background
@@ -457,7 +479,8 @@ def denoise(image, *, method="auto", noise="auto", sigma=None, mask=None, spacin
     h = math.prod(grid.spacing) ** (1.0 / grid.ndim)
     contrast = robust_contrast(array, sigma)
     rel = sigma / contrast
-    sure = method == "perona_malik" and t is None and kappa is None and tuning == "sure"
+    sure = (method == "perona_malik" and t is None and kappa is None and diffusivity is None
+            and regularization is None and tuning == "sure")
     region = mask
     if sure and noise == "rician":  # where Rician noise is close to Gaussian (SNR > SURE_RICIAN_SNR)
         high = _high_snr(array, grid, sigma)
@@ -470,7 +493,8 @@ def denoise(image, *, method="auto", noise="auto", sigma=None, mask=None, spacin
         out, choice = _sure_perona_malik(array, grid, sigma, rel, h, callback, region)
         log.info("denoise: %s", choice)
     else:
-        out = _run_rule(array, grid, method, noise, sigma, rel, h, contrast, t, kappa, fraction, mask, callback)
+        out = _run_rule(array, grid, method, noise, sigma, rel, h, contrast, t, kappa, fraction, mask, callback,
+                        diffusivity, regularization)
     if noise == "rician":  # slice by slice: the float64 temporaries stay one slice big
         for k in range(out.shape[0]):
             rician_bias_correct(out[k], sigma, out=out[k])
