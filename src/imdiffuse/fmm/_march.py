@@ -382,15 +382,13 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
     flip = mode == TRAVEL and sgn.shape[0] == size
     use_label = label.shape[0] > 0
     state = np.empty(size, dtype=itype.dtype)
-    for i in range(size):
-        state[i] = flag[i]
     nfar = 0
     frozen = 0
-    for i in range(size):
-        if flag[i] == FAR:
-            nfar += 1
-        elif flag[i] == FROZEN:
-            frozen += 1
+    for i in range(size):  # one branch-free pass
+        f = flag[i]
+        state[i] = f
+        nfar += f == FAR
+        frozen += f == FROZEN
     if frozen == 0:
         return 0
     # The narrow band is a 4-ary min-heap (children of slot k: 4k+1 .. 4k+4;
@@ -504,15 +502,19 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
             for e in range(ndim):
                 for step in (-1, 1):
                     for jump in range(1, order + 1):
-                        n = _step(i, ci[e], step * jump, shape[e], strides[e], periodic[e])
-                        if n < 0:
-                            continue
+                        if padded:
+                            n = i + step * jump * strides[e]
+                        else:
+                            n = _step(i, ci[e], step * jump, shape[e], strides[e], periodic[e])
+                            if n < 0:
+                                continue
                         if jump == 1:
                             sn = state[n]
                             if sn == FROZEN or sn == MASK:
                                 continue
                         else:
-                            n1 = _step(i, ci[e], step, shape[e], strides[e], periodic[e])
+                            n1 = i + step * strides[e] if padded else _step(i, ci[e], step, shape[e], strides[e],
+                                                                           periodic[e])
                             if state[n1] != FROZEN or state[n] < HEAP:
                                 continue
                         cand[ncand] = n
@@ -561,10 +563,12 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
                     active += on
             for e in range(ndim if not (order == 1 and padded) else 0):
                 ce = candc[c, e]
+                se = strides[e]
                 v1 = MAXD
                 v2 = MAXD
                 for step in (-1, 1):
-                    n = _step(p, ce, step, shape[e], strides[e], periodic[e])
+                    # padded: the neighbours are just p -+ stride (no coordinates, no border tests)
+                    n = p + step * se if padded else _step(p, ce, step, shape[e], se, periodic[e])
                     if n >= 0 and state[n] == FROZEN:
                         dn = dist[n]
                         if abs(dn) < abs(v1):
@@ -572,7 +576,7 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
                             if not strict:
                                 v2 = MAXD
                             if order == 2:
-                                n2 = _step(p, ce, 2 * step, shape[e], strides[e], periodic[e])
+                                n2 = p + 2 * step * se if padded else _step(p, ce, 2 * step, shape[e], se, periodic[e])
                                 if n2 >= 0 and state[n2] == FROZEN:
                                     d2 = dist[n2]
                                     if (d2 <= v1 and v1 >= 0) or (d2 >= v1 and v1 <= 0):
