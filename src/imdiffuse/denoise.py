@@ -465,13 +465,14 @@ def denoise(image, *, method="auto", noise="auto", sigma=None, mask=None, spacin
     method, noise, sigma, t, kappa = check_options(method, noise, sigma, t, kappa, diffusivity, regularization)
     tuning = check_option(tuning, "tuning", TUNINGS)
     mask = _check_mask(mask, grid)
-    if isinstance(mask, str):  # "auto": the object is what is not dark background
+    found_mask = isinstance(mask, str)
+    if found_mask:  # "auto": the object is what is not dark background
         mask = ~_background_stats(array, grid.channel_axis)[0]
     if noise == "rician" and float(array.min()) < 0:
         raise ValueError(f"noise='rician' needs magnitude data (values >= 0), got a minimum of {float(array.min()):g}")
     fraction = None  # of the voxels in the Rayleigh background (Rician data)
     if sigma is None:
-        sigma, noise, fraction = _estimate(array, grid, noise, mask)
+        sigma, noise, fraction = _estimate(array, grid, noise, mask, trust_mask=not found_mask)
         if not sigma > 0:  # a noise-free (e.g. constant) image: nothing to remove
             return np.array(array, dtype=grid.dtype, copy=True)
     elif noise == "auto":
