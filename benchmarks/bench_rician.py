@@ -11,7 +11,10 @@ sigma = 4 % and 10 % of the clean volume's range (max - min):
   of the brain without air around it; its few negative values clipped to 0);
 * ``S0``: DIPY's ``dipy/data/files/S0_10slices.nii.gz`` (128x128x10, the
   b = 0 volume of a diffusion scan, air around the head);
-* ``phantom``: ``imdiffuse.data.phantom3d((64, 64, 64))`` (piecewise constant).
+* ``phantom``: ``imdiffuse.data.phantom3d((64, 64, 64))`` (piecewise constant);
+* ``mr_small``: pydicom's ``data/test_files/MR_small.dcm`` (a 64x64 MR slice,
+  2-D; no air: its dark surround is faint signal at ~13 % of the range).
+  DIPY's functions need 3-D arrays: they get it as 64x64x1.
 
 Sections (``--section`` picks some; default all):
 
@@ -86,7 +89,7 @@ except ImportError:  # optional peer
     sitk = None
 
 LEVELS = (0.04, 0.10)
-VOLUMES = ("epi", "anatomical", "S0", "phantom")
+VOLUMES = ("epi", "anatomical", "S0", "phantom", "mr_small")
 NITERS = (2, 5, 10, 20)
 KAPPA_MULT = (1.0, 2.0, 4.0)
 CONDUCTANCES = (1.0, 2.0, 4.0)
@@ -108,6 +111,16 @@ def _dipy_file(name: str) -> Path:
     return Path(dipy.__file__).resolve().parent / "data" / "files" / name
 
 
+def _as3d(a: np.ndarray) -> np.ndarray:
+    """DIPY's estimators and nlmeans take 3-D (or 4-D) arrays: a 2-D slice as (M, N, 1), float64."""
+    a = np.asarray(a, dtype=np.float64)
+    return a[..., None] if a.ndim == 2 else a
+
+
+def _from3d(out: np.ndarray, like: np.ndarray) -> np.ndarray:
+    return out.reshape(like.shape)
+
+
 def clean_volume(name: str) -> np.ndarray:
     """The clean reference A (float64, >= 0)."""
     import nibabel as nib
@@ -120,6 +133,10 @@ def clean_volume(name: str) -> np.ndarray:
         a = np.asanyarray(nib.load(_dipy_file("S0_10slices.nii.gz")).dataobj)[..., 0]
     elif name == "phantom":
         a = imd.data.phantom3d((64, 64, 64))
+    elif name == "mr_small":
+        import pydicom
+
+        a = pydicom.dcmread(Path(pydicom.__file__).resolve().parent / "data" / "test_files" / "MR_small.dcm").pixel_array
     else:
         raise ValueError(name)
     return np.clip(np.asarray(a, dtype=np.float64), 0.0, None)
@@ -216,7 +233,8 @@ def section_a(args, state):
         results["ours gaussian"] = (imd.denoise(noisy, noise="gaussian"), time.perf_counter() - t0, "noise='gaussian'")
         if nlmeans is not None:
             t0 = time.perf_counter()
-            out = nlmeans(noisy.astype(np.float64), sigma=sigma, rician=True, num_threads=args.threads)
+            out = _from3d(nlmeans(_as3d(noisy), sigma=sigma, mask=np.ones(_as3d(noisy).shape, bool), rician=True,
+                                  num_threads=args.threads), noisy)
             results["dipy nlmeans"] = (out, time.perf_counter() - t0, "sigma=true, rician=True")
         if anisotropic_diffusion is not None:
             b = search_medpy(noisy, clean, sigma, rng_)
@@ -261,9 +279,9 @@ def section_b(args, state):
             s_ric = None
         s_dipy = s_pie = None
         if estimate_sigma is not None:
-            s_dipy = float(np.mean(estimate_sigma(noisy.astype(np.float64), N=1)))
+            s_dipy = float(np.mean(estimate_sigma(_as3d(noisy), N=1)))
             try:
-                s_pie = float(np.mean(piesno(noisy.astype(np.float64), N=1, return_mask=False)))
+                s_pie = float(np.mean(piesno(_as3d(noisy), N=1, return_mask=False)))
             except Exception:  # noqa: BLE001  (piesno can fail to converge on small volumes)
                 s_pie = None
 

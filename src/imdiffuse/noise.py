@@ -423,9 +423,9 @@ def _gaussian_sigma(array, grid) -> float:
 #: regions (measured on a block phantom), hence the wide margin.
 TISSUE_SNR = 3.0
 TISSUE_RATIO = 0.75
-TISSUE_SE = 4.0
+TISSUE_SE = 3.0
 #: ... and only where at least this many coefficients (and 5 %) are that bright
-TISSUE_MIN_COEFFICIENTS = 200
+TISSUE_MIN_COEFFICIENTS = 100
 _MAD_SE = 1.166
 
 
