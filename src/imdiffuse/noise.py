@@ -120,7 +120,7 @@ def _background_stats(array, channel_axis, mask=None):
         sample = _subsample(smooth)
         if float(sample.max()) <= float(sample.min()):
             return np.zeros(mag.shape, bool), 0.0, 0.0, 0.0, 0.0
-        candidate = smooth < threshold_otsu(sample)
+        candidate = smooth < threshold_otsu(sample.ravel())  # flat: a (M, N, 3) volume is no RGB image
     if not candidate.any():
         return candidate, 0.0, 0.0, 0.0, 0.0
     # sigma of the Rayleigh background, per channel where there are channels
