@@ -394,8 +394,8 @@ def _gaussian_sigma(array, grid) -> float:
     """Donoho's estimate, median(|finest diagonal db2 coefficients|) / 0.6745, channels averaged.
 
     scikit-image's ``estimate_sigma`` (coefficients exactly 0 are left out);
-    axes shorter than 4 go through it unchanged.  A
-    noise-free image (all coefficients 0) gives 0.
+    axes shorter than 4 go through it unchanged.  A noise-free image (all
+    coefficients 0) gives 0.
     """
     spatial = [n for a, n in enumerate(array.shape) if a != grid.channel_axis]
     if min(spatial) < 4:
@@ -415,12 +415,12 @@ def _gaussian_sigma(array, grid) -> float:
 
 #: The Rician cross-check of a background estimate: Donoho's estimate over
 #: the voxels whose local mean exceeds TISSUE_SNR sigma (where Rician noise
-#: is nearly Gaussian) replaces the background's sigma when it is lower by
-#: to below TISSUE_RATIO times it and by more than TISSUE_SE standard errors of the
-#: MAD estimate (1.166 sigma / sqrt(n) for n coefficients), i.e. when the
-#: "background" holds signal as well as noise.
-#: The bright voxels' estimate itself runs up to ~16 % low next to dark
-#: regions (measured on a block phantom), hence the wide margin.
+#: is nearly Gaussian) replaces the background's sigma when it is below
+#: TISSUE_RATIO times that sigma and more than TISSUE_SE standard errors of
+#: the MAD estimate (1.166 sigma / sqrt(n) for n coefficients) below it,
+#: i.e. when the "background" holds signal as well as noise.  The bright
+#: voxels' estimate itself runs up to ~16 % low next to dark regions
+#: (measured on a block phantom), hence the wide margin.
 TISSUE_SNR = 3.0
 TISSUE_RATIO = 0.75
 TISSUE_SE = 3.0
@@ -432,13 +432,13 @@ _MAD_SE = 1.166
 def _tissue_sigma(array, grid):
     """(sigma, n) from the n bright (high-SNR) coefficients of magnitude data; sigma NaN where too few are bright.
 
-    Donoho's estimate restricted to the interior coefficients whose whole
-    support is bright: the image smoothed by a Gaussian of one voxel exceeds
-    ``TISSUE_SNR`` sigma at every corner of the coefficient's 4-voxel
-    support (a support that reaches into a dark region mixes in its weaker
-    Rayleigh noise, and planar edges leave no trace in the diagonal
-    subband to show it), iterated from
-    the estimate over all coefficients (4 rounds).  Low-SNR voxels are left
+    Donoho's estimate restricted to the interior coefficients whose support
+    is bright: the image smoothed by a Gaussian of one voxel exceeds
+    ``TISSUE_SNR`` sigma at all 2**ndim central samples of the coefficient's
+    4-sample support (a support that reaches into a dark region mixes in its
+    weaker Rayleigh noise, and planar edges leave no trace in the diagonal
+    subband to show it), iterated from the estimate over all coefficients
+    (4 rounds).  Low-SNR voxels are left
     out because Rician noise is weaker there (a Rayleigh variable has a
     standard deviation of 0.66 sigma).  Channels are averaged.
     """
@@ -469,10 +469,11 @@ def _tissue_sigma(array, grid):
 
 
 def _support_minimum(smooth):
-    """For each interior coefficient (:func:`_interior`), the minimum of ``smooth`` over its support's corners.
+    """For each interior coefficient (:func:`_interior`), the minimum of ``smooth`` at its support's centre.
 
     Interior coefficient k of an axis spans samples 2k - 2 .. 2k + 1,
-    k = 1 .. (n - 2) // 2.
+    k = 1 .. (n - 2) // 2; its central samples are 2k - 1 and 2k, so the
+    minimum is taken over 2**ndim points (the smoothing reaches the rest).
     """
     low = tuple(slice(1, 2 * ((n - 2) // 2), 2) for n in smooth.shape)
     high = tuple(slice(2, 2 * ((n - 2) // 2) + 1, 2) for n in smooth.shape)
