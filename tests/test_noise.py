@@ -332,9 +332,12 @@ def test_noise_free_constant_image_has_zero_sigma():
                                                  ((40, 50, 3), 2), ((3, 40, 50), 0), ((16, 20, 24, 4), 3),
                                                  ((3, 40), None)])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_gaussian_estimate_equals_scikit_image(shape, channel_axis, dtype):
-    # the Gaussian estimator computes only the finest diagonal db2 subband
-    # itself; it must be scikit-image's estimate_sigma to rounding
+def test_gaussian_estimate_on_noise_plus_ramp(shape, channel_axis, dtype):
+    # white noise (sigma 10) on a ramp, which the db2 wavelet does not see: the
+    # estimate is within 6 % (scikit-image's estimate_sigma, whose border
+    # coefficients carry 0.75 of the noise variance, is 2-10 % low on arrays
+    # this small); an axis shorter than 8 leaves too few coefficients for the
+    # screening: scikit-image's estimate, exactly
     import warnings
 
     from skimage.restoration import estimate_sigma
@@ -345,7 +348,24 @@ def test_gaussian_estimate_equals_scikit_image(shape, channel_axis, dtype):
         warnings.simplefilter("ignore")
         ref = float(estimate_sigma(x, channel_axis=channel_axis, average_sigmas=True))
     got = imd.estimate_noise(x, noise="gaussian", channel_axis=channel_axis)
-    assert got == pytest.approx(ref, rel=1e-12 if dtype == np.float64 else 1e-5)
+    spatial = [n for a, n in enumerate(shape) if channel_axis is None or a != channel_axis % len(shape)]
+    if min(spatial) < 8:
+        assert got == pytest.approx(ref, rel=1e-12 if dtype == np.float64 else 1e-5)
+    else:
+        assert abs(got - 10.0) < 0.6, (got, ref)
+
+
+@pytest.mark.parametrize("name, sigma", [("camera", 5.0), ("coins", 5.0), ("camera", 10.0), ("text", 5.0)])
+def test_gaussian_estimate_sees_past_edges_and_texture(name, sigma):
+    # Donoho's plain median counts edges and texture as noise at low noise
+    # levels (camera +25 %, coins +33 % at sigma 5); the screening by the
+    # coarser scale keeps it within 8 %
+    import skimage.data
+
+    clean = getattr(skimage.data, name)().astype(np.float64)
+    noisy = clean + np.random.default_rng(int(sigma) + len(name)).normal(0, sigma, clean.shape)
+    est = imd.estimate_noise(noisy)
+    assert abs(est - sigma) < 0.08 * sigma, est
 
 
 # ----------------------------------------------------------------- a background that holds signal
