@@ -456,7 +456,7 @@ def _screened_sigma(c, clipped=None):
     holds a ``clipped`` voxel.
     """
     from scipy.ndimage import uniform_filter
-    from scipy.stats import chi2
+    from scipy.special import gammaincinv  # chi2.ppf(q, k) = 2 gammaincinv(k / 2, q); scipy.stats imports in ~0.9 s
 
     fine = np.abs(_interior(_finest_diagonal(c), c.shape))
     coarse = _coarse_diagonal(c)
@@ -471,7 +471,7 @@ def _screened_sigma(c, clipped=None):
         return np.nan
     sigma = _mad_sigma(pool)
     window = SCREEN_WINDOW**c.ndim
-    level = chi2.ppf(SCREEN_QUANTILE, window) / window
+    level = 2.0 * gammaincinv(window / 2.0, SCREEN_QUANTILE) / window
     for _ in range(SCREEN_ROUNDS):
         if not sigma > 0:
             break
