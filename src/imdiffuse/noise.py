@@ -402,35 +402,6 @@ def _channels(array, grid):
     return [array] if grid.channel_axis is None else list(np.moveaxis(array, grid.channel_axis, 0))
 
 
-#: A value held by more than this fraction of the voxels at the image's
-#: minimum or maximum marks clipping (saturation, uint8 black/white) or
-#: padding: those voxels carry no noise.
-CLIP_FRACTION = 1e-3
-#: ... and the clip-aware estimate needs at least this many coefficients
-CLIP_MIN_COEFFICIENTS = 100
-
-
-def _clipped(c):
-    """Boolean mask of the voxels at a clipped extreme of ``c`` (see CLIP_FRACTION), or None."""
-    flags = None
-    lo, hi = c.min(), c.max()
-    if not hi > lo:
-        return None
-    for v in (lo, hi):
-        m = c == v
-        if np.count_nonzero(m) > CLIP_FRACTION * c.size:
-            flags = m if flags is None else flags | m
-    return flags
-
-
-def _support_any(flags):
-    """For each interior coefficient (:func:`_interior`), whether ``flags`` holds anywhere in its support."""
-    for ax in range(flags.ndim):
-        k = np.arange(1, (flags.shape[ax] - 2) // 2 + 1)
-        flags = np.logical_or.reduce([np.take(flags, 2 * k - 2 + j, axis=ax) for j in range(4)])
-    return flags
-
-
 #: Screening of the finest coefficients by the second level (see
 #: :func:`_screened_sigma`): window (per axis) of the local energy of the
 #: coarse diagonal band, and the quantile of its pure-noise distribution
