@@ -391,22 +391,11 @@ def _interior(coefficients, shape):
     return coefficients[tuple(slice(1, (n - 2) // 2 + 1) for n in shape)]
 
 
-#: Coefficients below this fraction of the data's largest magnitude are
-#: round-off of a flat (noise-free: constant or clipped) region, not noise:
-#: left out, as scikit-image leaves out exact zeros (which round-off makes
-#: depend on the data's scale).
-ROUNDOFF = 1e-12
-
-
-def _mad_sigma(coefficients, magnitude=0.0) -> float:
-    """median(|d|) / 0.6745 over the coefficients above round-off (ROUNDOFF x ``magnitude``); NaN if none."""
+def _mad_sigma(coefficients) -> float:
+    """median(|d|) / 0.6745 over the nonzero coefficients; NaN if there are none."""
     d = np.abs(coefficients).ravel()
-    d = d[d > ROUNDOFF * magnitude]
+    d = d[d != 0]
     return float(np.median(d)) / _MAD_NORMAL if d.size else np.nan
-
-
-def _magnitude(c) -> float:
-    return float(max(abs(float(c.min())), abs(float(c.max()))))
 
 
 def _channels(array, grid):
@@ -451,8 +440,7 @@ def _screened_sigma(c, clipped=None):
     pool = fine if usable is None else fine[usable]
     if pool.size < CLIP_MIN_COEFFICIENTS:
         return np.nan
-    magnitude = _magnitude(c)
-    sigma = _mad_sigma(pool, magnitude)
+    sigma = _mad_sigma(pool)
     window = SCREEN_WINDOW**c.ndim
     level = 2.0 * gammaincinv(window / 2.0, SCREEN_QUANTILE) / window
     for _ in range(SCREEN_ROUNDS):
@@ -463,7 +451,7 @@ def _screened_sigma(c, clipped=None):
             keep &= usable
         if np.count_nonzero(keep) < CLIP_MIN_COEFFICIENTS:
             break
-        sigma = _mad_sigma(fine[keep], magnitude)
+        sigma = _mad_sigma(fine[keep])
     return sigma
 
 
@@ -510,10 +498,7 @@ def _gaussian_sigma(array, grid) -> float:
     exactly at the image's minimum or maximum (uint8 black air or
     saturated highlights, constant padding) those voxels carry no noise and
     would pull the median down.  Images with an axis shorter than 8, or
-    with fewer than 100 usable coefficients, get the plain median over all
-    coefficients (scikit-image's estimate; below 4, scikit-image's own
-    function).  Round-off coefficients of flat regions are never counted
-    (:data:`ROUNDOFF`).
+    with fewer than 100 usable coefficients, get scikit-image's estimate.
     """
     spatial = [n for a, n in enumerate(array.shape) if a != grid.channel_axis]
     sigmas = []
@@ -531,7 +516,7 @@ def _gaussian_sigma(array, grid) -> float:
                 warnings.filterwarnings("ignore", message=".*channel_axis is None", category=UserWarning)
                 sigma = float(estimate_sigma(array, channel_axis=grid.channel_axis, average_sigmas=True))
             return sigma if np.isfinite(sigma) else 0.0
-        sigmas = [_mad_sigma(_finest_diagonal(c), _magnitude(c)) for c in _channels(array, grid)]
+        sigmas = [_mad_sigma(_finest_diagonal(c)) for c in _channels(array, grid)]
     sigma = float(np.mean(sigmas))
     return sigma if np.isfinite(sigma) else 0.0
 
@@ -575,8 +560,7 @@ def _tissue_sigma(array, grid):
         d = np.abs(_interior(_finest_diagonal(c), c.shape))
         smooth = gaussian_filter(np.asarray(c, dtype=np.float32), [1.0] * c.ndim)
         local = _support_minimum(smooth)
-        magnitude = _magnitude(c)
-        sigma = _mad_sigma(d, magnitude)
+        sigma = _mad_sigma(d)
         need = max(TISSUE_MIN_COEFFICIENTS, 0.05 * d.size)
         for _ in range(4):
             if not sigma > 0:
@@ -585,7 +569,7 @@ def _tissue_sigma(array, grid):
             if np.count_nonzero(bright) < need:
                 sigma = np.nan
                 break
-            sigma = _mad_sigma(d[bright], magnitude)
+            sigma = _mad_sigma(d[bright])
         else:
             used += int(np.count_nonzero(bright))
         sigmas.append(sigma)
