@@ -391,6 +391,11 @@ def _interior(coefficients, shape):
     return coefficients[tuple(slice(1, (n - 2) // 2 + 1) for n in shape)]
 
 
+#: The least number of coefficients a median estimate of sigma is taken
+#: from (the screened Gaussian estimate, the bright-voxel Rician check).
+MIN_COEFFICIENTS = 100
+
+
 def _mad_sigma(coefficients) -> float:
     """median(|d|) / 0.6745 over the nonzero coefficients; NaN if there are none."""
     d = np.abs(coefficients).ravel()
@@ -411,7 +416,7 @@ SCREEN_QUANTILE = 0.9
 SCREEN_ROUNDS = 3
 
 
-def _screened_sigma(c, clipped=None):
+def _screened_sigma(c, finest, clipped=None):
     """Donoho's estimate over the finest coefficients where the coarser scale shows no structure; NaN if too few.
 
     Edges and texture put energy into the finest diagonal subband as well as
@@ -424,12 +429,12 @@ def _screened_sigma(c, clipped=None):
     so the median stays unbiased; on images it drops the coefficients of
     edges and texture.  Iterated 3 times from the plain estimate.  Only
     interior coefficients count (:func:`_interior`), and none whose support
-    holds a ``clipped`` voxel.
+    holds a ``clipped`` voxel.  ``finest`` is ``_finest_diagonal(c)``.
     """
     from scipy.ndimage import uniform_filter
     from scipy.special import gammaincinv  # chi2.ppf(q, k) = 2 gammaincinv(k / 2, q); scipy.stats imports in ~0.9 s
 
-    fine = np.abs(_interior(_finest_diagonal(c), c.shape))
+    fine = np.abs(_interior(finest, c.shape))
     coarse = _coarse_diagonal(c)
     energy = uniform_filter(coarse * coarse, size=SCREEN_WINDOW, mode="reflect")
     # interior fine coefficient k (1-based, see _interior) sits under coarse coefficient (k + 1) // 2
@@ -438,7 +443,7 @@ def _screened_sigma(c, clipped=None):
     energy = energy[np.ix_(*index)]
     usable = None if clipped is None else ~_support_any(clipped)
     pool = fine if usable is None else fine[usable]
-    if pool.size < CLIP_MIN_COEFFICIENTS:
+    if pool.size < MIN_COEFFICIENTS:
         return np.nan
     sigma = _mad_sigma(pool)
     window = SCREEN_WINDOW**c.ndim
@@ -449,7 +454,7 @@ def _screened_sigma(c, clipped=None):
         keep = energy < level * sigma * sigma
         if usable is not None:
             keep &= usable
-        if np.count_nonzero(keep) < CLIP_MIN_COEFFICIENTS:
+        if np.count_nonzero(keep) < MIN_COEFFICIENTS:
             break
         sigma = _mad_sigma(fine[keep])
     return sigma
@@ -459,8 +464,6 @@ def _screened_sigma(c, clipped=None):
 #: minimum or maximum marks clipping (saturation, uint8 black/white) or
 #: padding: those voxels carry no noise.
 CLIP_FRACTION = 1e-3
-#: the least number of coefficients an estimate is taken from
-CLIP_MIN_COEFFICIENTS = 100
 
 
 def _clipped(c):
@@ -501,10 +504,11 @@ def _gaussian_sigma(array, grid) -> float:
     with fewer than 100 usable coefficients, get scikit-image's estimate.
     """
     spatial = [n for a, n in enumerate(array.shape) if a != grid.channel_axis]
+    channels = _channels(array, grid)
+    finest = [_finest_diagonal(c) for c in channels] if min(spatial) >= 4 else []
     sigmas = []
     if min(spatial) >= 8:
-        for c in _channels(array, grid):
-            sigmas.append(_screened_sigma(c, _clipped(c)))
+        sigmas = [_screened_sigma(c, d, _clipped(c)) for c, d in zip(channels, finest)]
     if not sigmas or not np.all(np.isfinite(sigmas)):
         if min(spatial) < 4:
             import warnings
@@ -516,7 +520,7 @@ def _gaussian_sigma(array, grid) -> float:
                 warnings.filterwarnings("ignore", message=".*channel_axis is None", category=UserWarning)
                 sigma = float(estimate_sigma(array, channel_axis=grid.channel_axis, average_sigmas=True))
             return sigma if np.isfinite(sigma) else 0.0
-        sigmas = [_mad_sigma(_finest_diagonal(c)) for c in _channels(array, grid)]
+        sigmas = [_mad_sigma(d) for d in finest]
     sigma = float(np.mean(sigmas))
     return sigma if np.isfinite(sigma) else 0.0
 
@@ -532,8 +536,6 @@ def _gaussian_sigma(array, grid) -> float:
 TISSUE_SNR = 3.0
 TISSUE_RATIO = 0.75
 TISSUE_SE = 3.0
-#: ... and only where at least this many coefficients (and 5 %) are that bright
-TISSUE_MIN_COEFFICIENTS = 100
 _MAD_SE = 1.166
 
 
@@ -546,9 +548,9 @@ def _tissue_sigma(array, grid):
     4-sample support (a support that reaches into a dark region mixes in its
     weaker Rayleigh noise, and planar edges leave no trace in the diagonal
     subband to show it), iterated from the estimate over all coefficients
-    (4 rounds).  Low-SNR voxels are left
-    out because Rician noise is weaker there (a Rayleigh variable has a
-    standard deviation of 0.66 sigma).  Channels are averaged.
+    (4 rounds).  Low-SNR voxels are left out because Rician noise is weaker
+    there (a Rayleigh variable has a standard deviation of 0.66 sigma).
+    Channels are averaged.
     """
     if min(n for a, n in enumerate(array.shape) if a != grid.channel_axis) < 8:
         return np.nan, 0
@@ -561,7 +563,7 @@ def _tissue_sigma(array, grid):
         smooth = gaussian_filter(np.asarray(c, dtype=np.float32), [1.0] * c.ndim)
         local = _support_minimum(smooth)
         sigma = _mad_sigma(d)
-        need = max(TISSUE_MIN_COEFFICIENTS, 0.05 * d.size)
+        need = max(MIN_COEFFICIENTS, 0.05 * d.size)  # and 5 % of them
         for _ in range(4):
             if not sigma > 0:
                 break
