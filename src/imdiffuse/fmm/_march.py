@@ -109,16 +109,37 @@ def _step(i, c, step, n, stride, per):
     return i + (nc - c) * stride
 
 
+#: Heap slots and point indices are never negative: indexing with them cast
+#: to this unsigned type spares the negative-index wrap-around that Numba
+#: adds to every signed index (two instructions on the sift-down's critical
+#: path at every level).
+U = np.uintp
+
+
 @jit(inline="always")
 def _smallest_child(hk, first):
-    """Slot of the smallest of hk[first:first + 4], with selects (no branch); first wins ties.
+    """(slot, key) of the smallest of hk[first:first + 4], with selects (no branch); first wins ties.
 
     Slots past the heap's end hold MAXD (see :func:`march`), so the last
-    node's missing children are never chosen.
+    node's missing children are never chosen.  The four keys are loaded
+    once and the minimum is kept in registers: reloading the two pairs'
+    winners put a second dependent load on the sift-down's critical path
+    (each level waits for the previous one's choice).
     """
-    c01 = first + (hk[first + 1] < hk[first])
-    c23 = first + 2 + (hk[first + 3] < hk[first + 2])
-    return c01 + (c23 - c01) * (hk[c23] < hk[c01])
+    f = U(first)
+    h0 = hk[f]
+    h1 = hk[f + U(1)]
+    h2 = hk[f + U(2)]
+    h3 = hk[f + U(3)]
+    b01 = h1 < h0
+    b23 = h3 < h2
+    m01 = h1 if b01 else h0
+    m23 = h3 if b23 else h2
+    c01 = first + b01
+    c23 = first + 2 + b23
+    if m23 < m01:
+        return c23, m23
+    return c01, m01
 
 
 #: In :func:`march`'s state array, a point in the heap at slot k holds
@@ -131,11 +152,13 @@ def _sift_up(hk, hi, state, k, key, idx):
     """Put (key, idx) at slot k of the 4-ary heap and let it rise to its place."""
     while k > 0:
         parent = (k - 1) >> 2
-        if hk[parent] <= key:
+        hp = hk[U(parent)]
+        if hp <= key:
             break
-        hk[k] = hk[parent]
-        hi[k] = hi[parent]
-        state[hi[k]] = k + HEAP
+        j = hi[U(parent)]
+        hk[U(k)] = hp
+        hi[U(k)] = j
+        state[U(j)] = k + HEAP
         k = parent
     hk[k] = key
     hi[k] = idx
@@ -465,10 +488,10 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
                             child = 4 * k + 1
                             if child >= nh:
                                 break
-                            child = _smallest_child(hk, child)
-                            hk[k] = hk[child]
-                            hi[k] = hi[child]
-                            state[hi[k]] = k + HEAP
+                            child, hk[U(k)] = _smallest_child(hk, child)
+                            j = hi[U(child)]
+                            hi[U(k)] = j
+                            state[U(j)] = k + HEAP
                             k = child
                         _sift_up(hk, hi, state, k, key, idx)
                     state[i] = FROZEN
@@ -499,29 +522,39 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
                     q = rem // strides[e]
                     ci[e] = q
                     rem -= q * strides[e]
-            for e in range(ndim):
+            if padded:
+                # branch-free: every neighbour is written and the count grows
+                # only for the wanted ones (which are wanted is a coin flip at
+                # the front; a branch there mispredicts about every other time)
+                for e in range(ndim):
+                    se = strides[e]
+                    for step in (-1, 1):
+                        n = i + step * se
+                        sn = state[n]
+                        cand[ncand] = n
+                        ncand += (sn != FROZEN) & (sn != MASK)
+                        if order == 2:
+                            n2 = n + step * se
+                            cand[ncand] = n2
+                            ncand += (sn == FROZEN) & (state[n2] >= HEAP)
+            for e in range(ndim if not padded else 0):
                 for step in (-1, 1):
                     for jump in range(1, order + 1):
-                        if padded:
-                            n = i + step * jump * strides[e]
-                        else:
-                            n = _step(i, ci[e], step * jump, shape[e], strides[e], periodic[e])
-                            if n < 0:
-                                continue
+                        n = _step(i, ci[e], step * jump, shape[e], strides[e], periodic[e])
+                        if n < 0:
+                            continue
                         if jump == 1:
                             sn = state[n]
                             if sn == FROZEN or sn == MASK:
                                 continue
                         else:
-                            n1 = i + step * strides[e] if padded else _step(i, ci[e], step, shape[e], strides[e],
-                                                                           periodic[e])
+                            n1 = _step(i, ci[e], step, shape[e], strides[e], periodic[e])
                             if state[n1] != FROZEN or state[n] < HEAP:
                                 continue
                         cand[ncand] = n
-                        if not padded:
-                            for f in range(ndim):
-                                candc[ncand, f] = ci[f]
-                            candc[ncand, e] = (ci[e] + step * jump) % shape[e]
+                        for f in range(ndim):
+                            candc[ncand, f] = ci[f]
+                        candc[ncand, e] = (ci[e] + step * jump) % shape[e]
                         ncand += 1
 
         # ---- 2. upwind update of each candidate, then push / decrease-key
@@ -603,10 +636,9 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
             good = det >= 0
             v = 0.0
             if good:
-                if root >= 0:
-                    v = (-b + np.sqrt(det)) / 2.0 / a
-                else:
-                    v = (-b - np.sqrt(det)) / 2.0 / a
+                # the root's sign as a factor, not a branch: inside and outside
+                # points of a front interleave in the heap's order (exact: -b + (-s) == -b - s)
+                v = (-b + (1.0 if root >= 0 else -1.0) * np.sqrt(det)) / 2.0 / a
                 if (root == 0 and v < 0) or (not strict and abs(v) < vmax):
                     # upwind violation (scikit-fmm keeps it in compatible mode,
                     # except a negative travel time, which we never return)
@@ -620,14 +652,12 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
                     continue
             dist[p] = v
             key = abs(v)
-            if fl == FAR:
-                k = nh
-                nh += 1
-                up = True
-            else:
-                k = fl - HEAP
-                up = key < hk[k]
-            if up:
+            # push (a FAR point takes slot nh, whose sentinel MAXD it beats) or
+            # change the key (decrease or, in compatible mode, increase): one path
+            far = fl == FAR
+            k = nh if far else fl - HEAP
+            nh += far
+            if key < hk[k]:
                 _sift_up(hk, hi, state, k, key, p)
                 continue
             else:
@@ -635,12 +665,13 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
                     child = 4 * k + 1
                     if child >= nh:
                         break
-                    child = _smallest_child(hk, child)
-                    if hk[child] >= key:
+                    child, least = _smallest_child(hk, child)
+                    if least >= key:
                         break
-                    hk[k] = hk[child]
-                    hi[k] = hi[child]
-                    state[hi[k]] = k + HEAP
+                    hk[U(k)] = least
+                    j = hi[U(child)]
+                    hi[U(k)] = j
+                    state[U(j)] = k + HEAP
                     k = child
             hk[k] = key
             hi[k] = p
