@@ -160,9 +160,9 @@ def _sift_up(hk, hi, state, k, key, idx):
         hi[U(k)] = j
         state[U(j)] = k + HEAP
         k = parent
-    hk[k] = key
-    hi[k] = idx
-    state[idx] = k + HEAP
+    hk[U(k)] = key
+    hi[U(k)] = idx
+    state[U(idx)] = k + HEAP
 
 
 @jit
@@ -476,9 +476,9 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
                 while nh > 0 and hk[0] == value:
                     i = hi[0]
                     nh -= 1
-                    key = hk[nh]
-                    idx = hi[nh]
-                    hk[nh] = MAXD  # the sentinel, before the sift-down reads it
+                    key = hk[U(nh)]
+                    idx = hi[U(nh)]
+                    hk[U(nh)] = MAXD  # the sentinel, before the sift-down reads it
                     if nh > 0:
                         k = 0
                         # bottom-up (Floyd): the hole sinks along the smallest children
@@ -494,7 +494,7 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
                             state[U(j)] = k + HEAP
                             k = child
                         _sift_up(hk, hi, state, k, key, idx)
-                    state[i] = FROZEN
+                    state[U(i)] = FROZEN
                     frozen += 1
                     group[ngroup] = i
                     ngroup += 1
@@ -530,13 +530,13 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
                     se = strides[e]
                     for step in (-1, 1):
                         n = i + step * se
-                        sn = state[n]
+                        sn = state[U(n)]
                         cand[ncand] = n
                         ncand += (sn != FROZEN) & (sn != MASK)
                         if order == 2:
                             n2 = n + step * se
                             cand[ncand] = n2
-                            ncand += (sn == FROZEN) & (state[n2] >= HEAP)
+                            ncand += (sn == FROZEN) & (state[U(n2)] >= HEAP)
             for e in range(ndim if not padded else 0):
                 for step in (-1, 1):
                     for jump in range(1, order + 1):
@@ -560,16 +560,16 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
         # ---- 2. upwind update of each candidate, then push / decrease-key
         for c in range(ncand):
             p = cand[c]
-            fl = state[p]
+            fl = state[U(p)]
             if fl == FROZEN or fl == MASK:
                 continue
             if mode == TRAVEL:
-                fp = speed[p]
+                fp = speed[U(p)]
                 rhs = 1 / (fp * fp)
                 root = 0
             else:
                 rhs = 1.0
-                root = 1 if sgn[p] == 2 else -1
+                root = 1 if sgn[U(p)] == 2 else -1
             a = 0.0
             b = 0.0
             cc = 0.0
@@ -580,15 +580,20 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
                 # instead): which neighbours are frozen is a coin flip at the
                 # front.  Adding 0.0 for an axis without one leaves the sums
                 # bit for bit as the general loop below makes them.
+                # The loads are unconditional: a load under a condition stays a
+                # branch (LLVM may not speculate it).
                 for e in range(ndim):
-                    lo = p - strides[e]
-                    hi_ = p + strides[e]
-                    dlo = dist[lo] if state[lo] == FROZEN else MAXD
-                    dhi = dist[hi_] if state[hi_] == FROZEN else MAXD
+                    lo = U(p - strides[e])
+                    hi_ = U(p + strides[e])
+                    dlo = dist[lo]
+                    dhi = dist[hi_]
+                    ie = idx2[e]
+                    dlo = dlo if state[lo] == FROZEN else MAXD
+                    dhi = dhi if state[hi_] == FROZEN else MAXD
                     v1 = dhi if abs(dhi) < abs(dlo) else dlo
                     on = v1 < MAXD
                     v1 = v1 if on else 0.0
-                    w = idx2[e] if on else 0.0
+                    w = ie if on else 0.0
                     a += w
                     b -= w * 2 * v1
                     cc += w * (v1 * v1)
@@ -602,16 +607,16 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
                 for step in (-1, 1):
                     # padded: the neighbours are just p -+ stride (no coordinates, no border tests)
                     n = p + step * se if padded else _step(p, ce, step, shape[e], se, periodic[e])
-                    if n >= 0 and state[n] == FROZEN:
-                        dn = dist[n]
+                    if n >= 0 and state[U(n)] == FROZEN:
+                        dn = dist[U(n)]
                         if abs(dn) < abs(v1):
                             v1 = dn
                             if not strict:
                                 v2 = MAXD
                             if order == 2:
                                 n2 = p + 2 * step * se if padded else _step(p, ce, 2 * step, shape[e], se, periodic[e])
-                                if n2 >= 0 and state[n2] == FROZEN:
-                                    d2 = dist[n2]
+                                if n2 >= 0 and state[U(n2)] == FROZEN:
+                                    d2 = dist[U(n2)]
                                     if (d2 <= v1 and v1 >= 0) or (d2 >= v1 and v1 <= 0):
                                         v2 = d2
                                         if flip and (sgn[n2] * sgn[n] < 0 or sgn[n2] * sgn[p] < 0):
@@ -650,14 +655,14 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
                                   tt, memo_v, memo_ok, rhs, root)
                 if not ok:
                     continue
-            dist[p] = v
+            dist[U(p)] = v
             key = abs(v)
             # push (a FAR point takes slot nh, whose sentinel MAXD it beats) or
             # change the key (decrease or, in compatible mode, increase): one path
             far = fl == FAR
             k = nh if far else fl - HEAP
             nh += far
-            if key < hk[k]:
+            if key < hk[U(k)]:
                 _sift_up(hk, hi, state, k, key, p)
                 continue
             else:
@@ -673,9 +678,9 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
                     hi[U(k)] = j
                     state[U(j)] = k + HEAP
                     k = child
-            hk[k] = key
-            hi[k] = p
-            state[p] = k + HEAP
+            hk[U(k)] = key
+            hi[U(k)] = p
+            state[U(p)] = k + HEAP
     for i in range(size):
         si = state[i]
         flag[i] = si if si < HEAP else NARROW
