@@ -198,3 +198,51 @@ def test_scalar_step_matches_numpy_reference():
 
 def test_registry():
     assert set(schemes.SCHEMES) == {"explicit", "fed", "aos"}
+
+
+_NO_COPY_CALLS = [
+    ("heat", lambda img, s, t: imd.heat(img, t, scheme=s), ("explicit", "fed", "aos")),
+    ("perona_malik", lambda img, s, t: imd.perona_malik(img, t, kappa=10.0, scheme=s), ("explicit", "fed", "aos")),
+    ("perona_malik sigma", lambda img, s, t: imd.perona_malik(img, t, kappa=10.0, sigma=1.0, scheme=s),
+     ("explicit", "fed")),
+    ("tv_flow", lambda img, s, t: imd.tv_flow(img, t, scheme=s), ("explicit", "fed", "aos")),
+    ("edge_enhancing", lambda img, s, t: imd.edge_enhancing(img, t, scheme=s), ("explicit", "fed")),
+    ("coherence_enhancing", lambda img, s, t: imd.coherence_enhancing(img, t, scheme=s), ("explicit", "fed")),
+]
+
+
+@pytest.mark.parametrize("name, call, schemes", _NO_COPY_CALLS, ids=[c[0] for c in _NO_COPY_CALLS])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("t", [0.0, 0.3, 3.0])
+def test_input_never_written_nor_returned(name, call, schemes, dtype, t):
+    """The schemes read a float image in place (no copy) but never write it or hand it back."""
+    rng = np.random.default_rng(3)
+    img = (rng.random((24, 20)) * 100).astype(dtype)
+    keep = img.copy()
+    for scheme in schemes:
+        out = call(img, scheme, t)
+        np.testing.assert_array_equal(img, keep, err_msg=f"{name} scheme={scheme} wrote into its input")
+        assert not np.shares_memory(out, img), f"{name} scheme={scheme} returned its input's memory"
+        assert out.dtype == dtype
+        out[...] = -1.0  # the result is the caller's to write
+        np.testing.assert_array_equal(img, keep)
+
+
+def test_reading_in_place_gives_the_copied_result():
+    """A read-only start (the user's array) gives bit for bit the result of a private copy."""
+    from imdiffuse._grid import prepare
+    from imdiffuse.nonlinear import FaceDiffusion
+
+    rng = np.random.default_rng(4)
+    img = (rng.random((30, 26)) * 100).astype(np.float32)
+    array, grid = prepare(img)
+    for scheme in ("explicit", "fed", "aos"):
+        results = []
+        for overwrite in (True, False):
+            u, owned = grid.canonical(array)
+            assert not owned
+            start = u.copy() if overwrite else u
+            op = FaceDiffusion(grid, 1, 100.0, 0.0)
+            results.append(schemes.integrate(op, start, 2.0, scheme, overwrite=overwrite))
+        np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(img, array)

@@ -98,6 +98,20 @@ class Grid:
         out[...] = a.reshape(self.canonical_shape)
         return out
 
+    def canonical(self, array: np.ndarray) -> tuple:
+        """``(u, owned)``: the canonical layout of ``array``, a read-only view where possible.
+
+        A C-contiguous array without a channel axis (or with channels first)
+        is only reshaped: ``owned`` is then False and ``u`` may be the
+        user's own memory, so pass ``overwrite=False`` to
+        :func:`imdiffuse.schemes.integrate`; otherwise ``u`` is a fresh copy
+        (:meth:`to_canonical`) and ``owned`` is True.  Sparing the copy saves
+        a full-size buffer and a pass over memory per call.
+        """
+        if array.dtype == self.dtype and array.flags.c_contiguous and self.channel_axis in (None, 0):
+            return array.reshape(self.canonical_shape), False
+        return self.to_canonical(array), True
+
     def from_canonical(self, array: np.ndarray) -> np.ndarray:
         """The user's layout for a canonical array (a view where possible)."""
         if self.channel_axis is None:

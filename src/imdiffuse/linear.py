@@ -117,13 +117,14 @@ def heat(image, t, *, scheme="auto", spacing=None, channel_axis=None, n_steps=No
         scheme = "exact"
     if scheme == "exact" and n_steps is not None:
         raise ValueError("n_steps applies to the PDE schemes ('explicit', 'fed', 'aos'), not to scheme='exact'")
-    u = grid.to_canonical(array)
     if scheme == "exact":
+        u = grid.to_canonical(array)
         u = _gaussian(u, grid, t) if t > 0 else u
         if callback is not None:
             callback(t)
     else:
         from .schemes import ScalarDiffusion, integrate
 
-        u = integrate(ScalarDiffusion(grid), u, t, scheme, n_steps=n_steps, callback=callback)
+        u, owned = grid.canonical(array)
+        u = integrate(ScalarDiffusion(grid), u, t, scheme, n_steps=n_steps, callback=callback, overwrite=owned)
     return grid.from_canonical(u)

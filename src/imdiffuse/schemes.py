@@ -167,7 +167,7 @@ def _steps(t: float, tau_max: float, n_steps: int | None, scheme: str) -> list[f
 
 
 def explicit(op: DiffusionOperator, u: np.ndarray, t: float, *, n_steps: int | None = None, callback=None,
-             stop_when=None):
+             stop_when=None, overwrite: bool = True):
     """Forward Euler to time ``t`` with the largest stable step.
 
     Steps have the operator's limit ``tau <= 1 / (2 sum_i h_i**-2)`` (for
@@ -175,22 +175,27 @@ def explicit(op: DiffusionOperator, u: np.ndarray, t: float, *, n_steps: int | N
     With ``n_steps``, ``n_steps`` equal steps are taken (an error if that
     would exceed the limit).  The coefficients are updated before every step.
     Returns the buffer that holds the result (``u`` or a new one).
+    ``overwrite=False``: ``u`` is read, never written (it may be the user's
+    own array), and the result is always a new buffer.
     """
     out = np.empty_like(u)
+    start = u
     done = 0.0
     # the limit of a nonlinear operator may depend on u; ours are bounded by g <= 1
     op.update(u)
     for k, tau in enumerate(_steps(t, op.limit(), n_steps, "explicit")):
         if k:
             op.update(u)
+        if out is None:  # the first step read the caller's array: a buffer of our own
+            out = np.empty_like(u)
         op.step(u, out, tau)
-        u, out = out, u
+        u, out = out, (u if overwrite or k else None)
         done += tau
         if callback is not None:
             callback(done)
         if stop_when is not None and stop_when(u, done):
             break
-    return u
+    return u if u is not start or overwrite else u.copy()
 
 
 def fed_cycle_steps(cycle_time: float, tau_max: float) -> int:
@@ -271,7 +276,7 @@ FED_MAX_CYCLE_STEPS = {np.dtype(np.float32): 60, np.dtype(np.float64): 1000}
 
 
 def fed(op: DiffusionOperator, u: np.ndarray, t: float, *, n_steps: int | None = None, callback=None,
-        stop_when=None):
+        stop_when=None, overwrite: bool = True):
     """Fast Explicit Diffusion to time ``t``: M cycles of n varying explicit steps.
 
     ``n_steps`` is the number of cycles M (default: at least
@@ -285,9 +290,10 @@ def fed(op: DiffusionOperator, u: np.ndarray, t: float, *, n_steps: int | None =
     principle within a cycle (a single cycle on an isolated impulse can
     undershoot by a few percent of the impulse).  With the default number of
     cycles no overshoot is seen on images (tests/test_schemes.py).
+    ``overwrite=False``: ``u`` is never written (see :func:`explicit`).
     """
     if t == 0:
-        return u
+        return u if overwrite else u.copy()
     if n_steps is None:
         # as few cycles as accuracy allows, with cycles short enough for the
         # operator (nonlinear coefficients) and for the precision
@@ -296,39 +302,46 @@ def fed(op: DiffusionOperator, u: np.ndarray, t: float, *, n_steps: int | None =
         cycles = max(FED_MIN_CYCLES, math.ceil(t / longest))
     else:
         cycles = n_steps
-    for u, done in fed_trajectory(op, u, t, cycles):
+    start = u
+    for u, done in fed_trajectory(op, u, t, cycles, overwrite=overwrite):
         if callback is not None:
             callback(done)
         if stop_when is not None and stop_when(u, done):
             break
-    return u
+    return u.copy() if u is start and not overwrite else u
 
 
-def fed_trajectory(op: DiffusionOperator, u: np.ndarray, t: float, cycles: int):
+def fed_trajectory(op: DiffusionOperator, u: np.ndarray, t: float, cycles: int, *, overwrite: bool = True):
     """FED to time ``t`` in ``cycles`` equal cycles, yielding ``(u, t_done)`` after each one.
 
     The generator behind :func:`fed`, for callers that advance several
     diffusions in lock-step or inspect every cycle's result (``u`` is valid
     until the next iteration; the caller must not write into it).  The
-    first ``u`` is overwritten.
+    first ``u`` is overwritten, unless ``overwrite=False``: then it is only
+    read (it may be the user's array), which also spares the first cycle's
+    copy of the coefficients' image.
     """
     theta = t / cycles
     out = np.empty_like(u)
+    owned = overwrite  # whether u's buffer is ours to overwrite
     done = 0.0
     for _ in range(cycles):
-        op.update(u, frozen=True)  # u's buffer is reused within the cycle
+        op.update(u, frozen=owned)  # frozen: u's buffer is reused within the cycle
         tau_max = op.limit()
         if not math.isfinite(tau_max):  # nothing can diffuse (single voxel)
             return
         for tau in fed_step_sizes(fed_cycle_steps(theta, tau_max), tau_max, theta):
+            if out is None:  # the first step read the caller's array: a second buffer of our own
+                out = np.empty_like(u)
             op.step(u, out, tau)
-            u, out = out, u
+            u, out = out, (u if owned else None)
+            owned = True
         done += theta
         yield u, done
 
 
 def aos(op: DiffusionOperator, u: np.ndarray, t: float, *, n_steps: int | None = None, callback=None,
-        stop_when=None):
+        stop_when=None, overwrite: bool = True):
     """Additive operator splitting (semi-implicit) to time ``t``.
 
     ``u_new = 1/m sum_l (I - m tau A_l(u))**-1 u`` over the m active axes,
@@ -342,6 +355,8 @@ def aos(op: DiffusionOperator, u: np.ndarray, t: float, *, n_steps: int | None =
 
     if not op.scalar:
         raise ValueError("scheme='aos' needs a scalar diffusivity; use 'fed' or 'explicit' for tensor diffusion")
+    if not overwrite:  # AOS writes into u's buffer from the second step on
+        u = u.copy()
     if t == 0:
         return u
     grid = op.grid
@@ -385,11 +400,15 @@ SCHEMES: dict[str, Callable] = {"explicit": explicit, "fed": fed, "aos": aos}
 
 
 def integrate(op: DiffusionOperator, u: np.ndarray, t: float, scheme: str, *, n_steps=None, callback=None,
-              stop_when=None):
+              stop_when=None, overwrite: bool = True):
     """Run the scheme named ``scheme`` (a key of :data:`SCHEMES`) on ``u`` to time t.
 
     ``stop_when(u, t_done)``, if given, is asked after every explicit/AOS
     step or FED cycle (``u`` is the current canonical image, valid only
     during the call) and ends the integration early when it returns True.
+    ``overwrite=False``: ``u`` is only read (it may be a view of the user's
+    array, see :meth:`imdiffuse._grid.Grid.canonical`) and the result is a
+    new buffer; explicit and FED steps then read it directly, which spares
+    the full-size copy a writable start would cost.
     """
-    return SCHEMES[scheme](op, u, t, n_steps=n_steps, callback=callback, stop_when=stop_when)
+    return SCHEMES[scheme](op, u, t, n_steps=n_steps, callback=callback, stop_when=stop_when, overwrite=overwrite)

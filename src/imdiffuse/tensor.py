@@ -384,7 +384,7 @@ def edge_enhancing(image, t, *, kappa="auto", sigma=1.0, rho=0.0, diffusivity="w
     diffusivity = check_option(diffusivity, "diffusivity", tuple(DIFFUSIVITIES))
     sigma = check_positive(sigma, "sigma", allow_zero=True)
     rho = check_positive(rho, "rho", allow_zero=True)
-    u = grid.to_canonical(array)
+    u, owned = grid.canonical(array)
     if kappa == "auto":
         kappa = gradient_scale(u, grid.canonical_spacing)
         if not kappa > 0:
@@ -393,7 +393,7 @@ def edge_enhancing(image, t, *, kappa="auto", sigma=1.0, rho=0.0, diffusivity="w
                          fixed_limit=scheme == "explicit", stencil=stencil)
     from .schemes import integrate
 
-    u = integrate(op, u, t, scheme, n_steps=n_steps, callback=callback, stop_when=stop_when)
+    u = integrate(op, u, t, scheme, n_steps=n_steps, callback=callback, stop_when=stop_when, overwrite=owned)
     return grid.from_canonical(u)
 
 
@@ -486,10 +486,10 @@ def coherence_enhancing(image, t, *, sigma=0.5, rho=4.0, alpha=0.001, C=1.0, sch
     if alpha > 1:
         raise ValueError(f"alpha must be in (0, 1], got {alpha!r}")
     C = check_positive(C, "C")
-    u = grid.to_canonical(array)
+    u, owned = grid.canonical(array)
     op = TensorDiffusion(grid, 1, sigma=sigma, rho=rho, alpha=alpha, C=C, fixed_limit=scheme == "explicit",
                           stencil=stencil)
     from .schemes import integrate
 
-    u = integrate(op, u, t, scheme, n_steps=n_steps, callback=callback, stop_when=stop_when)
+    u = integrate(op, u, t, scheme, n_steps=n_steps, callback=callback, stop_when=stop_when, overwrite=owned)
     return grid.from_canonical(u)
