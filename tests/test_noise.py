@@ -104,6 +104,41 @@ def test_auto_clipped_gaussian_on_dark_level_is_gaussian():
     assert _model(noisy) == "gaussian"
 
 
+def cropped_head(shape, sigma):
+    """Magnitude data cropped to the object (no air): tissue from 0.5 sigma (dark, CSF-like) to 8 sigma."""
+    grids = np.meshgrid(*[np.linspace(0.0, 1.0, n) for n in shape], indexing="ij")
+    clean = sigma * (0.5 + 7.5 * grids[-1])  # a ramp along the last axis
+    clean[tuple(slice(n // 3, n // 2) for n in shape)] = 6.0 * sigma  # and a bright block
+    return clean
+
+
+@pytest.mark.parametrize("shape", [SHAPE2, SHAPE3], ids=["2d", "3d"])
+@pytest.mark.parametrize("sigma", [10.0, 300.0])
+def test_auto_rician_without_background(shape, sigma):
+    """No air around the object: dark tissue that stays >= 0 and non-zero is what marks Rician noise."""
+    clean = cropped_head(shape, sigma)
+    mag = rician(clean, sigma, seed=5)
+    est, model = imd.estimate_noise(mag, return_model=True)
+    assert model == "rician"
+    assert detect_noise(mag) == "rician"
+    assert abs(est / sigma - 1.0) < 0.1
+    assert imd.estimate_noise(mag, noise="rician") == pytest.approx(est)
+    # the dark third: the Gaussian path keeps the Rician bias, the Rician path removes most of it
+    dark = np.zeros(shape, bool)
+    dark[..., : shape[-1] // 4] = True
+    dark &= clean < 3.0 * sigma
+    bias_auto = float(np.mean(imd.denoise(mag)[dark] - clean[dark]))
+    bias_gauss = float(np.mean(imd.denoise(mag, noise="gaussian")[dark] - clean[dark]))
+    assert bias_gauss > 0.4 * sigma
+    assert abs(bias_auto) < 0.5 * bias_gauss
+    # the same tissue with Gaussian noise: unclipped it goes negative, clipped it holds exact zeros
+    noisy = clean + np.random.default_rng(6).normal(0.0, sigma, shape)
+    assert noisy.min() < 0 and _model(noisy) == "gaussian"
+    assert _model(np.clip(noisy, 0.0, None)) == "gaussian"
+    # a declared background is trusted: an object mask covering everything leaves no Rician evidence
+    assert detect_noise(mag, mask=np.ones(shape, bool)) == "gaussian"
+
+
 def test_auto_photograph_is_gaussian():
     from skimage import data
 

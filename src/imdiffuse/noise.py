@@ -192,7 +192,7 @@ def background_mask(image, *, channel_axis=None):
 
 
 def detect_noise(image, *, mask=None, channel_axis=None) -> str:
-    """``"rician"`` for magnitude data with a dark Rayleigh background, else ``"gaussian"``.
+    """``"rician"`` for magnitude data with a dark Rayleigh background (or dark tissue), else ``"gaussian"``.
 
     The rule of ``noise="auto"``: Rician when the data are non-negative, the
     dark background (outside ``mask`` when given, else found by
@@ -200,7 +200,11 @@ def detect_noise(image, *, mask=None, channel_axis=None) -> str:
     coefficient of variation (0.40..0.66) and skewness (0.35..1.0) are
     those of a Rayleigh distribution (0.52 and 0.63).  Gaussian noise around
     a positive level, noise clipped at 0, dark textured regions of photos
-    and noise-free zeros all fail that test.
+    and noise-free zeros all fail that test.  Without such a background
+    (and without ``mask``), non-negative data are also Rician when at least
+    1 % of the voxels are darker than 2 sigma (smoothed, sigma from the
+    wavelet estimate) and at most 0.5 % of those are exactly 0: Gaussian
+    noise would have taken some of them negative, or to 0 if clipped.
 
     Examples
     --------
@@ -218,14 +222,53 @@ def detect_noise(image, *, mask=None, channel_axis=None) -> str:
     return _detect(array, grid, mask)[0]
 
 
-def _detect(array, grid, mask):
-    """(model, sigma of the background or 0, background fraction) for noise='auto'."""
+#: noise="auto" without a Rayleigh background: non-negative data whose
+#: darkest voxels -- the image smoothed by a Gaussian of one voxel below
+#: DARK_LEVEL sigma, at least DARK_MIN_FRACTION of them -- are Rician too:
+#: Gaussian noise there would have gone negative (at a level of 2 sigma a
+#: sample does so with probability 2.3 %, at 1 sigma 16 %), or been clipped
+#: to exact zeros, which more than DARK_MAX_ZEROS of those voxels then hold.
+#: This finds MR magnitude data cropped to the object, whose dark tissue has
+#: an SNR below ~2 (nibabel's anatomical.nii at 10 % noise).
+DARK_LEVEL = 2.0
+DARK_MIN_FRACTION = 0.01
+DARK_MAX_ZEROS = 0.005
+
+
+def _dark_magnitude(array, grid, sigma) -> bool:
+    """Do non-negative data hold dark voxels that only magnitude (Rician) noise leaves >= 0 and non-zero?"""
+    if not sigma > 0:
+        return False
+    from ._kernels import gaussian_filter
+
+    mag = _magnitude_mean(array, grid.channel_axis)
+    dark = gaussian_filter(mag, [1.0] * mag.ndim) < DARK_LEVEL * sigma
+    n = int(np.count_nonzero(dark))
+    if n < max(MIN_COEFFICIENTS, DARK_MIN_FRACTION * dark.size):
+        return False
+    return int(np.count_nonzero(mag[dark] <= 0)) <= DARK_MAX_ZEROS * n
+
+
+def _detect(array, grid, mask, sigma=None):
+    """(model, sigma, background fraction) for noise='auto'.
+
+    Rician with a Rayleigh background: its sigma and fraction.  Rician
+    without one (:func:`_dark_magnitude`, only when no ``mask`` declares a
+    background): the Gaussian estimate (or the ``sigma`` given) and fraction
+    0.  Gaussian: the Gaussian estimate when it was needed, else None.
+    """
     if float(array.min()) < 0:
-        return "gaussian", 0.0, 0.0
-    _, sigma, cv, skew, fraction = _background_stats(array, grid.channel_axis, mask)
-    if sigma > 0 and _rayleigh_like(cv, skew, fraction):
-        return "rician", sigma, fraction
-    return "gaussian", 0.0, fraction
+        return "gaussian", None, 0.0
+    _, bg_sigma, cv, skew, fraction = _background_stats(array, grid.channel_axis, mask)
+    if bg_sigma > 0 and _rayleigh_like(cv, skew, fraction):
+        return "rician", bg_sigma, fraction
+    if mask is not None:
+        return "gaussian", None, fraction
+    if sigma is None:
+        sigma = _gaussian_sigma(array, grid)
+    if _dark_magnitude(array, grid, sigma):
+        return "rician", sigma, 0.0
+    return "gaussian", sigma, fraction
 
 
 def _check_mask(mask, grid, *, allow_auto=True, name="mask"):
@@ -263,7 +306,9 @@ def estimate_noise(image, *, noise="auto", mask=None, channel_axis=None, return_
         imaginary channels of MR magnitude data, from the Rayleigh statistics
         of the background (the voxels outside ``mask``, or those found by
         :func:`background_mask`): the histogram mode, refined by the
-        truncated second moment of the voxels below 2 sigma.  ``"auto"``
+        truncated second moment of the voxels below 2 sigma; without a
+        background, from the wavelet estimate when dark tissue shows the
+        data are magnitudes (see :func:`detect_noise`).  ``"auto"``
         decides with :func:`detect_noise` and logs the decision (logger
         ``"imdiffuse"``, level INFO).
     mask : (M, N[, P]) bool array, optional
@@ -329,12 +374,17 @@ def _estimate(array, grid, noise, mask, *, trust_mask=True):
     """
     if noise == "auto":
         model, sigma, fraction = _detect(array, grid, mask)
-        if model == "rician":
+        if model == "rician" and fraction > 0:
             sigma = _rician_sigma(array, grid, sigma, trust_mask and mask is not None)
             log.info("noise model: rician (dark background %.0f%% of the voxels, sigma %.4g)", 100 * fraction, sigma)
             return sigma, model, fraction
+        if model == "rician":
+            log.info("noise model: rician (no background, but non-negative data without clipping whose darkest "
+                     "voxels are below %g sigma, where Gaussian noise would go negative; sigma %.4g from the "
+                     "wavelet estimate)", DARK_LEVEL, sigma)
+            return sigma, model, 0.0
         log.info("noise model: gaussian (no Rayleigh-distributed dark background found)")
-        return _gaussian_sigma(array, grid), "gaussian", 0.0
+        return (_gaussian_sigma(array, grid) if sigma is None else sigma), "gaussian", 0.0
     if noise == "rician":
         if float(array.min()) < 0:
             raise ValueError(
@@ -343,6 +393,10 @@ def _estimate(array, grid, noise, mask, *, trust_mask=True):
         _, sigma, cv, skew, fraction = _background_stats(array, grid.channel_axis, mask)
         # a given mask declares the outside background; a found one must look like noise
         if not sigma > 0 or fraction == 0 or (mask is None and not _rayleigh_like(cv, skew, fraction)):
+            if mask is None:  # no background, but maybe dark tissue only magnitude noise explains
+                gaussian = _gaussian_sigma(array, grid)
+                if _dark_magnitude(array, grid, gaussian):
+                    return gaussian, "rician", 0.0
             raise ValueError(
                 "noise='rician': found no dark background of Rayleigh-distributed noise to estimate sigma "
                 "from; give sigma=, or a mask= of the object whose outside is background"
