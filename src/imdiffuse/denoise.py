@@ -142,7 +142,8 @@ def _sure_select(array, grid, sigma, rel, h, callback=None, region=None):
     if region is None:
         flat_r = np.zeros(0, dtype=np.bool_)
     else:  # the same voxels in every channel
-        flat_r = np.broadcast_to(np.asarray(region, dtype=np.bool_).reshape((1,) + y.shape[1:]), y.shape).ravel()
+        # tiled, not a broadcast view: a read-only array is another type to Numba (one more compilation)
+        flat_r = np.tile(np.asarray(region, dtype=np.bool_).ravel(), y.shape[0])
     probe = np.random.default_rng(0).integers(0, 2, size=y.shape, dtype=np.int8)
     probe *= 2
     probe -= 1
