@@ -215,6 +215,52 @@ def typed(value, dtype) -> np.generic:
 WEICKERT_C4 = 3.31488
 
 
+@jit(inline="always")
+def _s(out, a, b, i, shift):
+    """The argument of g at i: out[i] itself (``a`` None) or the squared difference b[i + shift] - a[i]."""
+    if a is None:
+        return out[i]
+    d = b[i + shift] - a[i]
+    return d * d
+
+
+@jit
+def _g_loop(out, n, kind, lam, scale, a, b, shift):
+    """out[:n] = g(scale * s) with s from :func:`_s`; one loop per kind so each vectorises.
+
+    With ``a`` and ``b`` (rows) the squared differences and g are computed in
+    one pass: 24 % faster per Perona-Malik step on 2048^2 than squaring into
+    the buffer and applying g in a second pass.  With ``a`` None (the
+    specialisation Numba compiles for it has no branch) the buffer holds s.
+    """
+    if kind == 1:
+        for i in range(n):
+            out[i] = lam / (lam + scale * _s(out, a, b, i, shift))
+    elif kind == 0:
+        for i in range(n):
+            out[i] = np.exp(-(scale * _s(out, a, b, i, shift)) / lam)
+    elif kind == 2:
+        for i in range(n):
+            out[i] = np.sqrt(lam / (lam + scale * _s(out, a, b, i, shift)))
+    elif kind == 5:
+        for i in range(n):
+            out[i] = 1.0 / np.sqrt(lam + scale * _s(out, a, b, i, shift))
+    elif kind == 3:
+        two = lam + lam
+        for i in range(n):
+            s = scale * _s(out, a, b, i, shift)
+            r = (two - s) / two
+            out[i] = r * r if s < two else 0.0
+    else:
+        for i in range(n):
+            r = scale * _s(out, a, b, i, shift) / lam
+            if r > 0:
+                r2 = r * r
+                out[i] = 1.0 - np.exp(-WEICKERT_C4 / (r2 * r2))
+            else:
+                out[i] = 1.0
+
+
 @jit
 def apply_diffusivity(buf, n, kind, lam, scale=1.0):
     """buf[:n] = g(scale * buf[:n]) in place; one loop per kind so each vectorises.
@@ -223,38 +269,17 @@ def apply_diffusivity(buf, n, kind, lam, scale=1.0):
     5 TV ``1 / sqrt(eps**2 + s)``; ``lam`` is kappa**2 (eps**2 for TV).
     ``scale`` (1/h**2) turns squared differences into squared derivatives.
     """
-    if kind == 1:
-        for i in range(n):
-            buf[i] = lam / (lam + scale * buf[i])
-    elif kind == 0:
-        for i in range(n):
-            buf[i] = np.exp(-(scale * buf[i]) / lam)
-    elif kind == 2:
-        for i in range(n):
-            buf[i] = np.sqrt(lam / (lam + scale * buf[i]))
-    elif kind == 5:
-        for i in range(n):
-            buf[i] = 1.0 / np.sqrt(lam + scale * buf[i])
-    elif kind == 3:
-        two = lam + lam
-        for i in range(n):
-            s = scale * buf[i]
-            r = (two - s) / two
-            buf[i] = r * r if s < two else 0.0
-    else:
-        for i in range(n):
-            r = scale * buf[i] / lam
-            if r > 0:
-                r2 = r * r
-                buf[i] = 1.0 - np.exp(-WEICKERT_C4 / (r2 * r2))
-            else:
-                buf[i] = 1.0
+    _g_loop(buf, n, kind, lam, scale, None, None, 0)
 
 
 @jit
 def _faces_x(v, z, y, gx, ihx, kind, lam):
     """gx[x] = g of the face (x, x+1) on line (z, y), x = 0..X-2."""
     C, X = v.shape[0], v.shape[3]
+    if C == 1:  # the difference and g in one pass
+        row = v[0, z, y]
+        _g_loop(gx, X - 1, kind, lam, ihx, row, row, 1)
+        return
     for x in range(X - 1):
         d = v[0, z, y, x + 1] - v[0, z, y, x]
         gx[x] = d * d
@@ -269,6 +294,9 @@ def _faces_x(v, z, y, gx, ihx, kind, lam):
 def _faces_across(v, z0, y0, z1, y1, gl, ih, kind, lam):
     """gl[x] = g of the faces between lines (z0, y0) and (z1, y1)."""
     C, X = v.shape[0], v.shape[3]
+    if C == 1:
+        _g_loop(gl, X, kind, lam, ih, v[0, z0, y0], v[0, z1, y1], 0)
+        return
     for x in range(X):
         d = v[0, z1, y1, x] - v[0, z0, y0, x]
         gl[x] = d * d
@@ -277,6 +305,11 @@ def _faces_across(v, z0, y0, z1, y1, gl, ih, kind, lam):
             d = v[c, z1, y1, x] - v[c, z0, y0, x]
             gl[x] += d * d
     apply_diffusivity(gl, X, kind, lam, ih)
+
+
+#: Planes per job of :func:`face_step` in 3-D (the back faces of a job's
+#: first plane are recomputed).
+FACE_STEP_PLANES = 16
 
 
 @jit(parallel=True)
@@ -291,53 +324,82 @@ def face_step(u, v, out, tau, ih, kind, lam, rows):
     kind, lam : diffusivity code and kappa**2 (see apply_diffusivity)
     rows : rows per parallel job (the north faces of a job's first row
         are recomputed, later rows reuse the previous row's south faces)
+
+    A 3-D job takes the same rows of up to :data:`FACE_STEP_PLANES`
+    consecutive planes: each plane's faces towards the next are the next
+    plane's faces towards it, so a voxel costs three face evaluations, not
+    four (only a job's first plane recomputes its back faces).
     """
     C, Z, Y, X = u.shape
     nby = (Y + rows - 1) // rows
-    for job in numba.prange(Z * nby):
-        z = job // nby
-        y0 = (job - z * nby) * rows
+    planes = min(Z, FACE_STEP_PLANES)
+    nbz = (Z + planes - 1) // planes
+    for job in numba.prange(nbz * nby):
+        bz = job // nby
+        y0 = (job - bz * nby) * rows
         y1 = min(Y, y0 + rows)
-        zm = z - 1 if z > 0 else 0
-        zp = z + 1 if z < Z - 1 else Z - 1
+        z0 = bz * planes
+        z1 = min(Z, z0 + planes)
+        ihz = ih[0]
+        ihy = ih[1]
+        ihx = ih[2]
         gx = np.zeros(X, dtype=u.dtype)
         gn = np.zeros(X, dtype=u.dtype)
         gs = np.zeros(X, dtype=u.dtype)
-        gb = np.zeros(X, dtype=u.dtype)
-        gf = np.zeros(X, dtype=u.dtype)
-        if y0 > 0:
-            _faces_across(v, z, y0 - 1, z, y0, gn, ih[1], kind, lam)
-        for y in range(y0, y1):
-            ym = y - 1 if y > 0 else 0
-            yp = y + 1 if y < Y - 1 else Y - 1
-            if y < Y - 1:
-                _faces_across(v, z, y, z, y + 1, gs, ih[1], kind, lam)
-            if X > 1:
-                _faces_x(v, z, y, gx, ih[2], kind, lam)
-            if Z > 1:
-                if z > 0:
-                    _faces_across(v, zm, y, z, y, gb, ih[0], kind, lam)
-                if z < Z - 1:
-                    _faces_across(v, z, y, zp, y, gf, ih[0], kind, lam)
-            for c in range(C):
-                # x = 0 and x = X - 1 clamp; the interior loop vectorises
-                _face_update(u, out, c, z, y, 0, zm, zp, ym, yp, X, gx, gn, gs, gb, gf, tau, ih)
-                if Z > 1:
-                    for x in range(1, X - 1):
-                        uc = u[c, z, y, x]
-                        acc = ih[2] * (gx[x] * (u[c, z, y, x + 1] - uc) - gx[x - 1] * (uc - u[c, z, y, x - 1]))
-                        acc += ih[1] * (gs[x] * (u[c, z, yp, x] - uc) - gn[x] * (uc - u[c, z, ym, x]))
-                        acc += ih[0] * (gf[x] * (u[c, zp, y, x] - uc) - gb[x] * (uc - u[c, zm, y, x]))
-                        out[c, z, y, x] = uc + tau * acc
-                else:  # 2-D: no flux along the padded Z axis, a third less arithmetic
-                    for x in range(1, X - 1):
-                        uc = u[c, z, y, x]
-                        acc = ih[2] * (gx[x] * (u[c, z, y, x + 1] - uc) - gx[x - 1] * (uc - u[c, z, y, x - 1]))
-                        acc += ih[1] * (gs[x] * (u[c, z, yp, x] - uc) - gn[x] * (uc - u[c, z, ym, x]))
-                        out[c, z, y, x] = uc + tau * acc
+        # back and front faces of every row of the block; where a face is
+        # missing (first or last plane) the neighbour is the voxel itself, so
+        # whatever the buffer holds is multiplied by an exact 0
+        nb = y1 - y0 if Z > 1 else 1  # 2-D: one (unused) row, not rows x X zeros per job
+        gbs = np.zeros((nb, X), dtype=u.dtype)
+        gfs = np.zeros((nb, X), dtype=u.dtype)
+        if Z > 1 and z0 > 0:
+            for y in range(y0, y1):
+                _faces_across(v, z0 - 1, y, z0, y, gbs[y - y0], ih[0], kind, lam)
+        for z in range(z0, z1):
+            zm = z - 1 if z > 0 else 0
+            zp = z + 1 if z < Z - 1 else Z - 1
+            if y0 > 0:
+                _faces_across(v, z, y0 - 1, z, y0, gn, ih[1], kind, lam)
+            for y in range(y0, y1):
+                ym = y - 1 if y > 0 else 0
+                yp = y + 1 if y < Y - 1 else Y - 1
+                gb = gbs[(y - y0) % nb]
+                gf = gfs[(y - y0) % nb]
+                if y < Y - 1:
+                    _faces_across(v, z, y, z, y + 1, gs, ih[1], kind, lam)
                 if X > 1:
-                    _face_update(u, out, c, z, y, X - 1, zm, zp, ym, yp, X, gx, gn, gs, gb, gf, tau, ih)
-            gn, gs = gs, gn
+                    _faces_x(v, z, y, gx, ih[2], kind, lam)
+                if Z > 1 and z < Z - 1:
+                    _faces_across(v, z, y, zp, y, gf, ih[0], kind, lam)
+                for c in range(C):
+                    # x = 0 and x = X - 1 clamp; the interior loop vectorises
+                    _face_update(u, out, c, z, y, 0, zm, zp, ym, yp, X, gx, gn, gs, gb, gf, tau, ih)
+                    # row views and the 1/h**2 as scalars: indexing the 4-D arrays and
+                    # reading ih inside the loop (a store to ``out`` might alias
+                    # it) cost 20 % of the step
+                    r = u[c, z, y]
+                    rn = u[c, z, ym]
+                    rs = u[c, z, yp]
+                    o = out[c, z, y]
+                    if Z > 1:
+                        rb = u[c, zm, y]
+                        rf = u[c, zp, y]
+                        for x in range(1, X - 1):
+                            uc = r[x]
+                            acc = ihx * (gx[x] * (r[x + 1] - uc) - gx[x - 1] * (uc - r[x - 1]))
+                            acc += ihy * (gs[x] * (rs[x] - uc) - gn[x] * (uc - rn[x]))
+                            acc += ihz * (gf[x] * (rf[x] - uc) - gb[x] * (uc - rb[x]))
+                            o[x] = uc + tau * acc
+                    else:  # 2-D: no flux along the padded Z axis, a third less arithmetic
+                        for x in range(1, X - 1):
+                            uc = r[x]
+                            acc = ihx * (gx[x] * (r[x + 1] - uc) - gx[x - 1] * (uc - r[x - 1]))
+                            acc += ihy * (gs[x] * (rs[x] - uc) - gn[x] * (uc - rn[x]))
+                            o[x] = uc + tau * acc
+                    if X > 1:
+                        _face_update(u, out, c, z, y, X - 1, zm, zp, ym, yp, X, gx, gn, gs, gb, gf, tau, ih)
+                gn, gs = gs, gn
+            gbs, gfs = gfs, gbs  # this plane's front faces are the next plane's back faces
 
 
 @jit
