@@ -1059,18 +1059,16 @@ def gaussian_filter(u, sigma, *, truncate=4.0, output=None):
         if out is not u:
             np.copyto(out, u)
         return out
+    # ping-pong between ``out`` and one temporary, so that the last pass lands
+    # in ``out``: with an odd number of passes the first writes into ``out``
+    # (two temporaries for three passes before: one image-sized buffer more).
+    # In place (``out`` is ``u``) the first pass must not write into ``u``.
+    # in place the first pass goes to tmp (an odd count then ends there: copied below)
+    first_out = len(axes) % 2 == 1 and out is not u
+    tmp = np.empty_like(u) if len(axes) > 1 or not first_out else None
     src = u
-    tmp = None
     for k, a in enumerate(axes):
-        last = k == len(axes) - 1
-        if last:
-            dst = out
-        else:  # ping-pong through one temporary, never writing into the source
-            if tmp is None:
-                tmp = np.empty_like(u)
-            dst = tmp if src is not tmp else np.empty_like(u)
-        if dst is src:  # output is u and this is the only pass: go through a temporary
-            dst = np.empty_like(u)
+        dst = out if (k % 2 == 0) == first_out else tmp
         w = gaussian_kernel(sigma[a], truncate).astype(u.dtype)
         pre = int(np.prod(u.shape[:a], dtype=np.int64))
         post = int(np.prod(u.shape[a + 1:], dtype=np.int64))
