@@ -33,9 +33,11 @@ A. Quality, 2-D.  skimage ``camera``, ``astronaut`` (grey), ``coins``,
 
 B. Quality, 3-D.  ``imdiffuse.data.phantom3d((64, 64, 64))`` + noise
    10 / 25 / 50; ours (sigma in {0, 1}, t in geomspace(0.5, 60, 11) -- one call
-   is cheap here, so the start grid is finer than A's -- otherwise as in A), MedPy options
-   1-3 (gamma 0.1, niter <= 300), heat; and the time of one call of ours at
-   its best parameters (goal < 0.5 s).
+   is cheap here, so the start grid is finer than A's -- otherwise as in A,
+   then explicit steps of 0.6 and 0.3 times the stability limit around the
+   best: MedPy's gamma 0.1 is 0.6 of it, so its scheme is among ours), MedPy
+   options 1-3 (gamma 0.1, niter <= 300), heat; and the time of one call of
+   ours at its best parameters (goal < 0.5 s).
 
 C. Speed.  One explicit step (and 10 steps) of ours vs MedPy option 2 on
    float32 512^2, 2048^2 and 256^3, Numba threads 1 and 2, with the
@@ -123,6 +125,10 @@ def grids(quick: bool, ndim: int) -> dict:
         sitk_niter=200,
         sitk_refine=True,
         refine=True,
+        # explicit steps as fractions of the stability limit, tried in the last
+        # refinement (1.0: scheme="auto"'s own steps); MedPy's gamma 0.1 in
+        # 3-D is 0.6 of the limit, so 0.6 reproduces its scheme exactly
+        step_fractions=(1.0,) if ndim == 2 else (1.0, 0.6, 0.3),
     )
     if quick:
         g.update(
@@ -255,15 +261,17 @@ def search_ours(noisy, clean, sigma_n, g) -> tuple[Best, list]:
     records = []  # (diffusivity, sigma, kappa_mult, t, psnr)
     seen = {}
 
-    def evaluate(diff, s, km, t):
-        key = (diff, s, round(km, 9), round(t, 9))
+    def evaluate(diff, s, km, t, step=1.0):
+        key = (diff, s, round(km, 9), round(t, 9), step)
         if key in seen:
             return seen[key]
-        out = imd.perona_malik(noisy, t, kappa=km * sigma_n, diffusivity=diff, sigma=s)
+        out = imd.perona_malik(noisy, t, kappa=km * sigma_n, diffusivity=diff, sigma=s,
+                               **ours_scheme(step, t, noisy.ndim))
         p = psnr_fast(clean, out)
         seen[key] = p
-        records.append((diff, s, km, t, p))
-        best.offer(p, dict(diffusivity=diff, sigma=s, kappa_mult=km, kappa=km * sigma_n, t=t), out)
+        if step == 1.0:  # the equal-PSNR search of section C times scheme="auto" calls
+            records.append((diff, s, km, t, p))
+        best.offer(p, dict(diffusivity=diff, sigma=s, kappa_mult=km, kappa=km * sigma_n, t=t, step=step), out)
         return p
 
     ts = g["ts"]
@@ -285,8 +293,20 @@ def search_ours(noisy, clean, sigma_n, g) -> tuple[Best, list]:
             b = best.params
             for km in b["kappa_mult"] * 2.0**kexp:
                 for t in b["t"] * r**texp:
-                    evaluate(b["diffusivity"], b["sigma"], float(km), float(t))
+                    evaluate(b["diffusivity"], b["sigma"], float(km), float(t), b["step"])
+        b = best.params
+        for step in g["step_fractions"][1:]:  # finer explicit steps around the best
+            for km in b["kappa_mult"] * 2.0 ** (np.array([-1, 0, 1]) / 16):
+                for t in b["t"] * r ** (np.array([-1, 0, 1]) / 8):
+                    evaluate(b["diffusivity"], b["sigma"], float(km), float(t), step)
     return best, records
+
+
+def ours_scheme(step, t, ndim):
+    """perona_malik keywords for explicit steps of ``step`` times the limit (1.0: scheme="auto")."""
+    if step == 1.0:
+        return {}
+    return dict(scheme="explicit", n_steps=max(1, math.ceil(t / (step / (2.0 * ndim)))))
 
 
 def chain_scan(advance, start, niters, clean, best: Best, params: dict, key: str, tol: float = 0.5):
@@ -472,8 +492,9 @@ def fmt_params(label: str, p: dict) -> str:
         return f"kappa={p['kappa']:.3g} ({p['kappa_mult']:.2g}sn) gamma={p['gamma']:g} niter={p['niter']}"
     if label.startswith("sitk"):
         return f"conductance={p['conductance']:.3g} niter={p['niter']}"
+    step = "" if p.get("step", 1.0) == 1.0 else f" explicit steps {p['step']:g} x limit"
     return (
-        f"{p['diffusivity']} sigma={p['sigma']:g} kappa={p['kappa']:.3g} ({p['kappa_mult']:.3g}sn) t={p['t']:.3g}"
+        f"{p['diffusivity']} sigma={p['sigma']:g} kappa={p['kappa']:.3g} ({p['kappa_mult']:.3g}sn) t={p['t']:.3g}{step}"
     )
 
 
@@ -586,7 +607,8 @@ def section_b(args, state):
         p = r["methods"]["ours"]["params"]
 
         def ours(noisy=noisy, p=p):
-            return imd.perona_malik(noisy, p["t"], kappa=p["kappa"], diffusivity=p["diffusivity"], sigma=p["sigma"])
+            return imd.perona_malik(noisy, p["t"], kappa=p["kappa"], diffusivity=p["diffusivity"], sigma=p["sigma"],
+                                    **ours_scheme(p.get("step", 1.0), p["t"], noisy.ndim))
 
         times = []
         for n in (1, 2):

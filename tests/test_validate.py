@@ -171,3 +171,38 @@ def test_check_image_returns_same_array_for_working_dtype():
     b, axis = check_image(a)
     assert b is a and axis is None
 
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    dtype=st.sampled_from([np.float32, np.float64]),
+    n=st.integers(1, 3000),
+    specials=st.lists(st.tuples(st.integers(0, 2999), st.sampled_from(
+        ["nan", "inf", "-inf", "max", "-max", "tiny", "subnormal", "-0"])), max_size=4),
+)
+def test_any_nonfinite_agrees_with_numpy(dtype, n, specials):
+    # the compiled one-pass NaN/inf test of check_image (large inputs) against np.isfinite
+    from imdiffuse._kernels import any_nonfinite
+
+    info = np.finfo(dtype)
+    values = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf, "max": info.max, "-max": -info.max,
+              "tiny": info.tiny, "subnormal": info.tiny / 8, "-0": -0.0}
+    a = np.random.default_rng(n).normal(0, 1e3, n).astype(dtype)
+    for i, v in specials:
+        a[i % n] = values[v]
+    assert any_nonfinite(a) == (not np.isfinite(a).all())
+    assert any_nonfinite(a.reshape(1, -1)) == any_nonfinite(a)
+
+
+def test_check_image_large_float_nan_is_rejected():
+    # above FAST_FINITE_MIN values the compiled check runs: same error as NumPy's path
+    from imdiffuse._validate import FAST_FINITE_MIN
+
+    side = int(np.ceil(np.sqrt(FAST_FINITE_MIN))) + 1
+    for dtype in (np.float32, np.float64):
+        img = np.ones((side, side), dtype)
+        img[-1, -1] = np.inf
+        with pytest.raises(ValueError, match="image must contain only finite values, got 1 NaN/inf"):
+            check_image(img)
+        img[-1, -1] = 2.0
+        assert check_image(img)[0] is img

@@ -198,7 +198,7 @@ def check_image(
         raise ValueError(f"{name} must not be empty, got an array of shape {image.shape}")
     work = float_dtype(image.dtype)
     array = image if image.dtype == work else image.astype(work)
-    if not allow_nonfinite and kind == "f":
+    if not allow_nonfinite and kind == "f" and _has_nonfinite(array):
         finite = np.isfinite(array)
         if not finite.all():
             bad = int(array.size - np.count_nonzero(finite))
@@ -207,6 +207,21 @@ def check_image(
                 f"replace or mask them first"
             )
     return array, axis
+
+
+#: From this many values on, float arrays are checked for NaN/inf by a
+#: compiled one-pass kernel (:func:`imdiffuse._kernels.any_nonfinite`),
+#: below by NumPy (no Numba import for small inputs).
+FAST_FINITE_MIN = 1 << 16
+
+
+def _has_nonfinite(array: np.ndarray) -> bool:
+    """Whether a float array holds NaN or inf (fast path for large contiguous float32/64 arrays)."""
+    if array.size >= FAST_FINITE_MIN and array.flags.c_contiguous and array.dtype in (np.float32, np.float64):
+        from ._kernels import any_nonfinite
+
+        return any_nonfinite(array)
+    return not np.isfinite(array).all()
 
 
 def parse_spacing(spacing, ndim: int, name: str = "spacing") -> tuple[float, ...]:
