@@ -49,6 +49,9 @@ class FaceDiffusion:
         self._v = None  # the image g is computed from
         self._vbuf = None  # owned buffer for v (smoothed or frozen copy)
         self._gface = None  # per-face diffusivities for AOS
+        #: scratch of u's shape a scheme may lend while it is idle (AOS's
+        #: Thomas work array during ``update``): the Gaussian's temporary
+        self.work = None
 
     def _buffer(self, like):
         if self._vbuf is None:
@@ -60,7 +63,7 @@ class FaceDiffusion:
             from ._kernels import gaussian_filter
 
             sig = [0.0] + [self.sigma / h for h in self.grid.canonical_spacing]
-            self._v = gaussian_filter(u, sig, truncate=4.0, output=self._buffer(u))
+            self._v = gaussian_filter(u, sig, truncate=4.0, output=self._buffer(u), work=self.work)
         elif frozen:  # the caller will overwrite u's buffer while g must stay as it is now
             self._v = self._buffer(u)
             np.copyto(self._v, u)

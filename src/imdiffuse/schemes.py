@@ -370,6 +370,8 @@ def aos(op: DiffusionOperator, u: np.ndarray, t: float, *, n_steps: int | None =
     m = len(axes)
     out = np.empty_like(u)
     cp = np.empty_like(u)
+    if hasattr(op, "work"):  # idle while the coefficients are updated: lend it (one buffer less)
+        op.work = cp
     dp = np.empty_like(u)
     C = u.shape[0]
     spacing = grid.canonical_spacing
