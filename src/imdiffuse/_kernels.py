@@ -296,18 +296,10 @@ def apply_diffusivity(buf, n, kind, lam, scale=1.0):
     _g_loop(buf, n, kind, lam, scale, None, None, 0)
 
 
-# The per-row helpers of face_step below are inlined at the Numba IR level:
-# as calls, the reference counting of their array arguments, once per row,
-# cost 20 % of a 3-D step on 256^3 (31 -> 25 ms); the price is ~2 s more
-# compilation per dtype on the first call (the disk cache keeps it).
-@jit(inline="always")
-def _faces_x(v, z, y, gx, ihx, kind, lam):
-    """gx[x] = g of the face (x, x+1) on line (z, y), x = 0..X-2."""
+@jit
+def _faces_x_channels(v, z, y, gx, ihx, kind, lam):
+    """:func:`_faces_x` for several channels: squared differences summed, then g."""
     C, X = v.shape[0], v.shape[3]
-    if C == 1:  # the difference and g in one pass
-        row = v[0, z, y]
-        _g_loop(gx, X - 1, kind, lam, ihx, row, row, 1)
-        return
     for x in range(X - 1):
         d = v[0, z, y, x + 1] - v[0, z, y, x]
         gx[x] = d * d
@@ -318,13 +310,10 @@ def _faces_x(v, z, y, gx, ihx, kind, lam):
     apply_diffusivity(gx, X - 1, kind, lam, ihx)
 
 
-@jit(inline="always")
-def _faces_across(v, z0, y0, z1, y1, gl, ih, kind, lam):
-    """gl[x] = g of the faces between lines (z0, y0) and (z1, y1)."""
+@jit
+def _faces_across_channels(v, z0, y0, z1, y1, gl, ih, kind, lam):
+    """:func:`_faces_across` for several channels."""
     C, X = v.shape[0], v.shape[3]
-    if C == 1:
-        _g_loop(gl, X, kind, lam, ih, v[0, z0, y0], v[0, z1, y1], 0)
-        return
     for x in range(X):
         d = v[0, z1, y1, x] - v[0, z0, y0, x]
         gl[x] = d * d
@@ -333,6 +322,30 @@ def _faces_across(v, z0, y0, z1, y1, gl, ih, kind, lam):
             d = v[c, z1, y1, x] - v[c, z0, y0, x]
             gl[x] += d * d
     apply_diffusivity(gl, X, kind, lam, ih)
+
+
+# The per-row helpers of face_step below are inlined at the Numba IR level:
+# as calls, the reference counting of their array arguments, once per row,
+# cost 20 % of a 3-D step on 256^3 (31 -> 25 ms).  They stay small (the
+# several-channel paths are calls): inlined bodies are compiled once per
+# call site, and the first call's compilation is part of the price.
+@jit(inline="always")
+def _faces_x(v, z, y, gx, ihx, kind, lam):
+    """gx[x] = g of the face (x, x+1) on line (z, y), x = 0..X-2."""
+    if v.shape[0] == 1:  # the difference and g in one pass
+        row = v[0, z, y]
+        _g_loop(gx, v.shape[3] - 1, kind, lam, ihx, row, row, 1)
+    else:
+        _faces_x_channels(v, z, y, gx, ihx, kind, lam)
+
+
+@jit(inline="always")
+def _faces_across(v, z0, y0, z1, y1, gl, ih, kind, lam):
+    """gl[x] = g of the faces between lines (z0, y0) and (z1, y1)."""
+    if v.shape[0] == 1:
+        _g_loop(gl, v.shape[3], kind, lam, ih, v[0, z0, y0], v[0, z1, y1], 0)
+    else:
+        _faces_across_channels(v, z0, y0, z1, y1, gl, ih, kind, lam)
 
 
 #: Planes per job of :func:`face_step` in 3-D (the back faces of a job's
