@@ -148,6 +148,15 @@ HEAP = 4
 
 
 @jit(inline="always")
+def _move(hk, hi, state, k, src, key):
+    """Slot k takes the entry of slot ``src`` (whose key is ``key``): the one move of every sift."""
+    j = hi[U(src)]
+    hk[U(k)] = key
+    hi[U(k)] = j
+    state[U(j)] = k + HEAP
+
+
+@jit(inline="always")
 def _sift_up(hk, hi, state, k, key, idx):
     """Put (key, idx) at slot k of the 4-ary heap and let it rise to its place."""
     while k > 0:
@@ -155,10 +164,7 @@ def _sift_up(hk, hi, state, k, key, idx):
         hp = hk[U(parent)]
         if hp <= key:
             break
-        j = hi[U(parent)]
-        hk[U(k)] = hp
-        hi[U(k)] = j
-        state[U(j)] = k + HEAP
+        _move(hk, hi, state, k, parent, hp)
         k = parent
     hk[U(k)] = key
     hi[U(k)] = idx
@@ -488,10 +494,8 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
                             child = 4 * k + 1
                             if child >= nh:
                                 break
-                            child, hk[U(k)] = _smallest_child(hk, child)
-                            j = hi[U(child)]
-                            hi[U(k)] = j
-                            state[U(j)] = k + HEAP
+                            child, least = _smallest_child(hk, child)
+                            _move(hk, hi, state, k, child, least)
                             k = child
                         _sift_up(hk, hi, state, k, key, idx)
                     state[U(i)] = FROZEN
@@ -673,10 +677,7 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
                     child, least = _smallest_child(hk, child)
                     if least >= key:
                         break
-                    hk[U(k)] = least
-                    j = hi[U(child)]
-                    hi[U(k)] = j
-                    state[U(j)] = k + HEAP
+                    _move(hk, hi, state, k, child, least)
                     k = child
             hk[U(k)] = key
             hi[U(k)] = p
