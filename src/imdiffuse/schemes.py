@@ -18,6 +18,10 @@ Models hand the schemes an operator object with this small interface
 ``limit()``
     the largest explicit step that is stable (and keeps the maximum
     principle) for the current coefficients.
+``work`` (optional attribute)
+    a scheme may set it to a scratch array of ``u``'s shape that is idle
+    while ``update`` runs (AOS lends a Thomas work array); an operator may
+    use it as a temporary there.
 ``coupling(axis)``
     for scalar models only (``scalar = True``): the diffusivities AOS needs
     along one axis, ``(g, per_face)`` with ``g`` an array of the spatial
@@ -180,6 +184,7 @@ def explicit(op: DiffusionOperator, u: np.ndarray, t: float, *, n_steps: int | N
     """
     out = np.empty_like(u)
     start = u
+    owned = overwrite  # whether u's buffer is ours to overwrite
     done = 0.0
     # the limit of a nonlinear operator may depend on u; ours are bounded by g <= 1
     op.update(u)
@@ -189,7 +194,8 @@ def explicit(op: DiffusionOperator, u: np.ndarray, t: float, *, n_steps: int | N
         if out is None:  # the first step read the caller's array: a buffer of our own
             out = np.empty_like(u)
         op.step(u, out, tau)
-        u, out = out, (u if overwrite or k else None)
+        u, out = out, (u if owned else None)
+        owned = True
         done += tau
         if callback is not None:
             callback(done)
