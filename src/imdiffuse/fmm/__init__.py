@@ -575,29 +575,18 @@ def arrival_time(speed, seeds, *, dx=1.0, order=2, stop=None, closest=False, rad
     >>> seed[2].tolist()
     [0, 0, 0, 0, 0, 1, 1, 1, 1]
     """
-    from . import _interface, _march
+    from . import _march
 
-    data, mask = _as_field(speed, "speed")
-    shp, strides, per, h = _geometry(data.shape, dx, False)
     order = _check_order(order)
-    method = _check_method(method, order, data.ndim)
     closest = check_bool(closest, "closest")
-    if closest and method == "fsm":
-        raise ValueError("closest=True needs method='fmm' (fast sweeping does not track the seeds)")
     if stop is None:
         stop_v = np.inf
     else:
         stop_v = check_positive(stop, "stop", allow_zero=True)
-    if isinstance(radius, (bool, np.bool_)) or not isinstance(radius, (int, np.integer)) or radius < 1:
-        raise ValueError(f"radius must be an integer >= 1, got {radius!r}")
-    pts = _seeds(seeds, data.shape)
-    flag = _flags(data.shape, mask, data < np.finfo(np.float64).eps)
-    flat = data.ravel()
-    dist = np.zeros(flat.shape[0])
-    label = np.full(flat.shape[0] if closest else 0, -1, dtype=np.int64)
-    n = _interface.init_points(pts, flag, dist, flat, label, shp, strides, h, int(radius))
-    if n == 0:
-        raise ValueError("every seed lies on an obstacle (speed <= 0 or masked): nothing to march from")
+    data, flat, flag, dist, label, (shp, strides, per, h) = _point_sources(speed, seeds, dx, closest, radius)
+    method = _check_method(method, order, data.ndim)
+    if closest and method == "fsm":
+        raise ValueError("closest=True needs method='fmm' (fast sweeping does not track the seeds)")
     if method == "fsm":
         u = _sweep_solve(dist, flag, flat, data.shape, per, h, _march.TRAVEL)
         u[flag == _march.MASK] = np.nan
@@ -616,3 +605,127 @@ def arrival_time(speed, seeds, *, dx=1.0, order=2, stop=None, closest=False, rad
         label[~reached] = -1
         return T, label.reshape(data.shape)
     return T
+
+
+def _point_sources(speed, seeds, dx, closest=False, radius=5):
+    """Validated speed and the initial front of :func:`arrival_time`'s point sources.
+
+    Returns ``(data, flat speed, flag, dist, label, geometry)``; ``label``
+    has size 0 unless ``closest``.
+    """
+    from . import _interface
+
+    data, mask = _as_field(speed, "speed")
+    geometry = _geometry(data.shape, dx, False)
+    shp, strides, per, h = geometry
+    if isinstance(radius, (bool, np.bool_)) or not isinstance(radius, (int, np.integer)) or radius < 1:
+        raise ValueError(f"radius must be an integer >= 1, got {radius!r}")
+    pts = _seeds(seeds, data.shape)
+    flag = _flags(data.shape, mask, data < np.finfo(np.float64).eps)
+    flat = data.ravel()
+    dist = np.zeros(flat.shape[0])
+    label = np.full(flat.shape[0] if closest else 0, -1, dtype=np.int64)
+    n = _interface.init_points(pts, flag, dist, flat, label, shp, strides, h, int(radius))
+    if n == 0:
+        raise ValueError("every seed lies on an obstacle (speed <= 0 or masked): nothing to march from")
+    return data, flat, flag, dist, label, geometry
+
+
+class PausedArrival:
+    """:func:`arrival_time` (order 2) as a march that pauses and goes on: for an early stop decided on the way.
+
+    ``advance(n)`` freezes about ``n`` more points (it pauses only between
+    two values, never inside one) and returns True once the march has
+    ended.  The points frozen so far are every point with a time below
+    :attr:`known`; :meth:`count` gives ``N(t) = #{T <= t}`` for such
+    times by binary search (the times are recorded in the order frozen,
+    which is sorted), :meth:`below` the mask ``T <= t``, and :meth:`times`
+    the whole ``T`` of :func:`arrival_time` (marching to the end first).
+
+    The times are recorded as their running maximum: a second-order update
+    can freeze a point slightly below the last time popped (measured: up to
+    0.1 % of the largest time on random speed maps, never on smooth ones),
+    so ``count`` is the number of points frozen by the time the front
+    reached ``t``, which equals ``#{T <= t}`` except within such dips.
+    """
+
+    def __init__(self, speed, seeds, dx=1.0):
+        from . import _march
+
+        data, flat, flag, dist, label, (shp, strides, per, h) = _point_sources(speed, seeds, dx)
+        self.shape = data.shape
+        self.size = flat.shape[0]
+        pflag, self._dist, (psp,), big, pstrides, self._crop = _march.pad(flag, dist, tuple(shp), 2, flat)
+        self._args = (np.ones(1, dtype=np.int8), psp, np.zeros(1), label, big, pstrides, per, 1.0 / h / h, 2,
+                      _march.TRAVEL, 0.0, np.inf, False, True)
+        self._flag = pflag
+        self._work = _march.start(pflag, _march.index_template(pflag.shape[0]))
+        self._seed_times = np.sort(self._dist[pflag == _march.FROZEN])
+        # one slot per point the march may freeze; np.empty commits memory only where written
+        self._popped = np.empty(max(int((pflag == _march.FAR).sum()), 1))
+        self.done = False
+
+    @property
+    def frozen(self):
+        """Number of points frozen so far (seeds included)."""
+        return int(self._work[4][1])
+
+    @property
+    def known(self):
+        """The counts below this time are final: the last (running maximum) time popped; inf once ended."""
+        n = self.frozen - int(self._work[4][3])
+        if self.done:
+            return np.inf
+        return float(self._popped[n - 1]) if n > 0 else 0.0
+
+    @property
+    def last(self):
+        """The largest time frozen so far (the seeds' included)."""
+        n = self.frozen - int(self._work[4][3])
+        top = float(self._seed_times[-1]) if self._seed_times.size else 0.0
+        return max(top, float(self._popped[n - 1])) if n > 0 else top
+
+    def positive(self):
+        """Number of points frozen with a positive time."""
+        n = self.frozen - int(self._work[4][3])
+        return int((self._seed_times > 0).sum() + (self._popped[:n] > 0).sum())
+
+    def advance(self, n):
+        from . import _march
+
+        if not self.done:
+            self.done = bool(_march.resume(self._dist, self._flag, *self._args, *self._work, self.frozen + int(n),
+                                           self._popped))
+        return self.done
+
+    def count(self, t):
+        """``#{T <= t}`` over the frozen points, for each value of the array ``t``."""
+        n = self.frozen - int(self._work[4][3])
+        t = np.asarray(t, dtype=np.float64)
+        return (np.searchsorted(self._seed_times, t, side="right")
+                + np.searchsorted(self._popped[:n], t, side="right"))
+
+    def smallest_positive(self, k):
+        """The k-th smallest positive time frozen (0-based), None if fewer are frozen."""
+        n = self.frozen - int(self._work[4][3])
+        seeds = self._seed_times[self._seed_times > 0]
+        head = np.concatenate([seeds[:k + 1], self._popped[:min(n, k + 1)]])
+        head = head[head > 0]
+        return float(np.sort(head)[k]) if head.shape[0] > k else None
+
+    def below(self, t):
+        """Mask of the points frozen with ``T <= t`` (``T <= t`` itself for t well below :attr:`known`)."""
+        from . import _march
+
+        state = self._work[0]
+        return self._crop((state == _march.FROZEN) & (self._dist <= t)).reshape(self.shape)
+
+    def times(self):
+        """The arrival time everywhere, as :func:`arrival_time` returns it (NaN where not reached)."""
+        from . import _march
+
+        while not self.advance(self.size):
+            pass
+        dist = self._crop(self._dist)
+        dist[self._crop(self._flag) != _march.FROZEN] = np.nan
+        return dist.reshape(self.shape)

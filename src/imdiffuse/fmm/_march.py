@@ -390,7 +390,8 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
         entries take (:func:`index_template`: int32, which halves their
         cache footprint, or int64 for 2**31 points and more)
 
-    Returns the number of frozen points.
+    Returns the number of frozen points.  (:func:`start` then one
+    :func:`resume` to the end; a march that pauses and goes on calls them.)
 
     Inside, ``flag`` is copied into one integer state per point that also
     holds the heap slot of a NARROW point (:data:`HEAP` + slot): a
@@ -406,10 +407,23 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
     slower.  Helpers taking scalars only (:func:`_step`) are free, and so is
     one inlined at the Numba IR level (:func:`_sift_up`, ``inline="always"``).
     """
-    ndim = shape.shape[0]
-    size = dist.shape[0]
-    flip = mode == TRAVEL and sgn.shape[0] == size
-    use_label = label.shape[0] > 0
+    state, hk, hi, group, ctr = start(flag, itype)
+    resume(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, order, mode, narrow, stop, strict,
+           padded, state, hk, hi, group, ctr, -1, np.zeros(0))
+    return ctr[1]
+
+
+@jit
+def start(flag, itype):
+    """The work arrays of a march from the FROZEN points of ``flag``: ``(state, hk, hi, group, ctr)``.
+
+    ``state`` is one integer per point (see :func:`march`), ``hk``/``hi``
+    the heap's keys and points, ``group`` the stack of points popped with
+    one value, ``ctr`` the counters [heap size, frozen points, initial-band
+    scan position, frozen points at the start].  :func:`resume` carries
+    them from one call to the next.
+    """
+    size = flag.shape[0]
     state = np.empty(size, dtype=itype.dtype)
     nfar = 0
     frozen = 0
@@ -418,19 +432,50 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
         state[i] = f
         nfar += f == FAR
         frozen += f == FROZEN
-    if frozen == 0:
-        return 0
     # The narrow band is a 4-ary min-heap (children of slot k: 4k+1 .. 4k+4;
     # half the depth of a binary heap, measured 5-10 % faster overall; 8-ary
     # was slower).  Every slot from nh on holds MAXD, so the last children's
     # missing siblings are sentinels and the sift-down picks the smallest
     # child with selects, without branches (a data-dependent branch there
     # mispredicts at half the levels).
-    hk = np.full(nfar + 4, MAXD, dtype=np.float64)
-    hi = np.empty(max(nfar, 1), dtype=itype.dtype)
-    group = np.empty(max(nfar, 1), dtype=itype.dtype)  # the points popped with one value
+    hk = np.full(nfar + 4 if frozen else 4, MAXD, dtype=np.float64)
+    hi = np.empty(max(nfar, 1) if frozen else 1, dtype=itype.dtype)
+    group = np.empty(max(nfar, 1) if frozen else 1, dtype=itype.dtype)
+    ctr = np.zeros(4, dtype=np.int64)
+    ctr[1] = frozen
+    ctr[3] = frozen
+    return state, hk, hi, group, ctr
+
+
+@jit
+def resume(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, order, mode, narrow, stop, strict,
+           padded, state, hk, hi, group, ctr, limit, popped):
+    """Go on with the march held by :func:`start`'s work arrays until it ends or ``limit`` points are frozen.
+
+    The arguments up to ``padded`` are :func:`march`'s.  ``limit`` < 0:
+    no limit.  The march pauses only between two values popped, so every
+    point with a time below the last one popped is final.  ``popped``
+    (size 0: not kept) receives the running maximum of the values popped,
+    one per frozen point in the order frozen (point ``ctr[3] + j`` gets
+    ``popped[j]``): sorted, so ``N(t)`` is a binary search.
+
+    Returns True when the march has ended (heap empty, ``narrow`` or
+    ``stop`` reached) and ``flag`` holds the final states; False when it
+    paused (``flag`` is then stale; :func:`write_flags` fills it).
+    """
+    ndim = shape.shape[0]
+    size = dist.shape[0]
+    flip = mode == TRAVEL and sgn.shape[0] == size
+    use_label = label.shape[0] > 0
+    record = popped.shape[0] > 0
+    nh = ctr[0]
+    frozen = ctr[1]
+    scan = ctr[2]
+    first = ctr[3]
+    if frozen == 0:
+        return True
     ngroup = 0
-    nh = 0
+    paused = False
     tt = np.zeros((4, ndim))
     memo_v = np.zeros(1 << ndim)
     memo_ok = np.zeros(1 << ndim, dtype=np.bool_)
@@ -440,7 +485,6 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
     if padded:  # any coordinate inside the unbounded shape will do
         ci[:] = PAD_COORD
         candc[:, :] = PAD_COORD
-    scan = 0
 
     while True:
         # ---- 1. the next points to (re)compute: `cand` (with coordinates)
@@ -478,6 +522,12 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
                 value = hk[0]
                 if (narrow != 0 and value > narrow) or value > stop:
                     break
+                if limit >= 0 and frozen >= limit:
+                    paused = True
+                    break
+                value_r = value  # nondecreasing in exact arithmetic; the running maximum makes sure
+                if record and frozen > first:
+                    value_r = max(value, popped[U(frozen - first - 1)])
                 # pop every point with this value and freeze it (onto the group stack)
                 while nh > 0 and hk[0] == value:
                     i = hi[0]
@@ -499,6 +549,8 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
                             k = child
                         _sift_up(hk, hi, state, k, key, idx)
                     state[U(i)] = FROZEN
+                    if record:
+                        popped[U(frozen - first)] = value_r
                     frozen += 1
                     group[ngroup] = i
                     ngroup += 1
@@ -682,7 +734,18 @@ def march(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, o
             hk[U(k)] = key
             hi[U(k)] = p
             state[U(p)] = k + HEAP
-    for i in range(size):
+    ctr[0] = nh
+    ctr[1] = frozen
+    ctr[2] = scan
+    if paused:
+        return False
+    write_flags(state, flag)
+    return True
+
+
+@jit
+def write_flags(state, flag):
+    """FAR / NARROW / FROZEN / MASK codes of the march states into ``flag``."""
+    for i in range(state.shape[0]):
         si = state[i]
         flag[i] = si if si < HEAP else NARROW
-    return frozen
