@@ -422,10 +422,13 @@ def test_rician_sigma_when_the_background_holds_signal(seed):
     assert declared > 14.0
 
 
-def test_pydicom_mr_slice_at_10_percent_rician_noise():
+@pytest.mark.parametrize("draw", range(10, 18))
+def test_pydicom_mr_slice_at_10_percent_rician_noise(draw):
     # pydicom's MR_small.dcm has no air: its dark surround is faint tissue
     # (~290 of 2145), which once misled the background estimate (+65 %) and
-    # made blind denoise() worse than the noisy input
+    # made blind denoise() worse than the noisy input; then the bright
+    # voxels' estimate alone, from a few hundred coefficients, left draws
+    # 10, 16 and 17 outside 10 % (+13 %, -13 %, +18 %)
     pydicom = pytest.importorskip("pydicom")
     from pathlib import Path
 
@@ -434,7 +437,7 @@ def test_pydicom_mr_slice_at_10_percent_rician_noise():
         pytest.skip("pydicom's test data are not installed")
     clean = pydicom.dcmread(path).pixel_array.astype(np.float64)
     sigma = 0.1 * float(clean.max() - clean.min())
-    mag = rician(clean, sigma, seed=11)
+    mag = rician(clean, sigma, seed=draw)
     est, model = imd.estimate_noise(mag, return_model=True)
     assert model == "rician"
     assert abs(est - sigma) < 0.1 * sigma, (est, sigma)

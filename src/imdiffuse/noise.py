@@ -28,11 +28,13 @@ References
    :doi:`10.1002/mrm.1910340618`
 .. [3] C. G. Koay, P. J. Basser, "Analytically exact correction scheme for
    signal extraction from noisy magnitude MR signals", J. Magnetic Resonance
-   179(2):317-322, 2006. :doi:`10.1016/j.jmr.2006.01.016`
+   179(2):317-322, 2006. :doi:`10.1016/j.jmr.2006.01.016` (the moments
+   behind :func:`_koay_sigma`)
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 
@@ -375,7 +377,7 @@ def _estimate(array, grid, noise, mask, *, trust_mask=True):
     if noise == "auto":
         model, sigma, fraction = _detect(array, grid, mask)
         if model == "rician" and fraction > 0:
-            sigma = _rician_sigma(array, grid, sigma, trust_mask and mask is not None)
+            sigma = _rician_sigma(array, grid, sigma, trust_mask and mask is not None, mask)
             log.info("noise model: rician (dark background %.0f%% of the voxels, sigma %.4g)", 100 * fraction, sigma)
             return sigma, model, fraction
         if model == "rician":
@@ -401,7 +403,7 @@ def _estimate(array, grid, noise, mask, *, trust_mask=True):
                 "noise='rician': found no dark background of Rayleigh-distributed noise to estimate sigma "
                 "from; give sigma=, or a mask= of the object whose outside is background"
             )
-        return _rician_sigma(array, grid, sigma, trust_mask and mask is not None), "rician", fraction
+        return _rician_sigma(array, grid, sigma, trust_mask and mask is not None, mask), "rician", fraction
     return _gaussian_sigma(array, grid), "gaussian", 0.0
 
 
@@ -612,24 +614,44 @@ def _tissue_sigma(array, grid):
 
     sigmas = []
     used = 0
-    for c in _channels(array, grid):
-        d = np.abs(_interior(_finest_diagonal(c), c.shape))
-        smooth = gaussian_filter(np.asarray(c, dtype=np.float32), [1.0] * c.ndim)
-        local = _support_minimum(smooth)
-        sigma = _mad_sigma(d)
-        need = max(MIN_COEFFICIENTS, 0.05 * d.size)  # and 5 % of them
-        for _ in range(4):
-            if not sigma > 0:
-                break
-            bright = local > TISSUE_SNR * sigma
-            if np.count_nonzero(bright) < need:
-                sigma = np.nan
-                break
-            sigma = _mad_sigma(d[bright])
-        else:
-            used += int(np.count_nonzero(bright))
-        sigmas.append(sigma)
+    for channel in _channels(array, grid):
+        for k, shift in enumerate(_shifts(channel.shape)):
+            c = channel[shift]
+            d = np.abs(_interior(_finest_diagonal(c), c.shape))
+            smooth = gaussian_filter(np.asarray(c, dtype=np.float32), [1.0] * c.ndim)
+            local = _support_minimum(smooth)
+            sigma = _mad_sigma(d)
+            need = max(MIN_COEFFICIENTS, 0.05 * d.size)  # and 5 % of them
+            for _ in range(4):
+                if not sigma > 0:
+                    break
+                bright = local > TISSUE_SNR * sigma
+                if np.count_nonzero(bright) < need:
+                    sigma = np.nan
+                    break
+                sigma = _mad_sigma(d[bright])
+            else:
+                if k == 0:  # the shifts' coefficients are correlated: one grid's count for the standard error
+                    used += int(np.count_nonzero(bright))
+            sigmas.append(sigma)
     return float(np.mean(sigmas)), used
+
+
+#: Small images (up to this many voxels per channel) average the bright-voxel
+#: and the moment estimates of sigma over the 2**ndim one-voxel shifts of the
+#: wavelet grid: every voxel then starts a coefficient, not one in 2**ndim
+#: (the shifted coefficients overlap, so they are correlated, but the spread
+#: falls: on pydicom's 64 x 64 MR slice at 10 % Rician noise, over 30 noise
+#: draws, from 6.7 % to 3.4 % for the estimate used there).  Beyond it the
+#: estimates' spread is below a percent anyway.
+SHIFT_MAX = 1 << 18
+
+
+def _shifts(shape):
+    """Index tuples of the 2**ndim one-voxel shifted crops (small images), or of the image alone."""
+    if math.prod(shape) > SHIFT_MAX:
+        return [(slice(None),) * len(shape)]
+    return [tuple(slice(o, None) for o in offsets) for offsets in itertools.product((0, 1), repeat=len(shape))]
 
 
 def _support_minimum(smooth):
@@ -648,23 +670,98 @@ def _support_minimum(smooth):
     return out
 
 
-def _rician_sigma(array, grid, sigma_bg, given_mask) -> float:
-    """The background's Rayleigh sigma, cross-checked against the bright voxels' (see TISSUE_RATIO).
+def _rician_sigma(array, grid, sigma_bg, given_mask, mask=None) -> float:
+    """The background's Rayleigh sigma, cross-checked against two estimates that allow for signal in it.
 
     A background found automatically may hold faint signal (a scan cropped
     to the head, or noise added to data whose own background was already
-    noisy): its second moment then overstates sigma.  A background the user
-    declared with ``mask=`` is trusted as it is.
+    noisy): its second moment then overstates sigma.  Two estimates do not
+    assume A = 0 there: the bright voxels' (:func:`_tissue_sigma`) and the
+    background's Rician moments (:func:`_koay_sigma`).  When either is
+    clearly below the background's sigma (below TISSUE_RATIO resp.
+    MOMENTS_RATIO times it, and TISSUE_SE standard errors), their mean is
+    used: their errors are partly independent and of opposite sign where
+    measured (texture raises the bright voxels' estimate, partial-volume
+    voxels at the object's rim lower the moments'); on pydicom's MR slice at
+    10 % noise, over 30 noise draws: bright voxels +3.6 % +- 6.0 %, moments
+    -3.0 % +- 4.6 %, their mean +0.3 % +- 3.4 % (all 30 within 10 %).  A
+    background the user declared with ``mask=`` is trusted as it is.
     """
     if given_mask:
         return sigma_bg
     tissue, n = _tissue_sigma(array, grid)
-    limit = min(TISSUE_RATIO, 1.0 - TISSUE_SE * _MAD_SE / math.sqrt(max(n, 1))) * sigma_bg
-    if np.isfinite(tissue) and 0 < tissue < limit:
-        log.info("noise: the background's sigma %.4g exceeds the bright voxels' %.4g: the background holds "
-                 "signal; using %.4g", sigma_bg, tissue, tissue)
-        return tissue
+    background = _background_stats(array, grid.channel_axis, mask)[0]
+    moments, m = _koay_sigma(array, grid, background)
+
+    def clearly_below(estimate, count, ratio):
+        limit = min(ratio, 1.0 - TISSUE_SE * _MAD_SE / math.sqrt(max(count, 1))) * sigma_bg
+        return bool(np.isfinite(estimate) and 0 < estimate < limit)
+
+    if clearly_below(tissue, n, TISSUE_RATIO) or clearly_below(moments, m, MOMENTS_RATIO):
+        sigma = float(np.mean([e for e in (tissue, moments) if np.isfinite(e) and e > 0]))
+        log.info("noise: the background's sigma %.4g exceeds the bright voxels' %.4g or its Rician moments' "
+                 "%.4g: the background holds signal; using their mean %.4g", sigma_bg, tissue, moments, sigma)
+        return sigma
     return sigma_bg
+
+
+#: The moments' cross-check (see :func:`_rician_sigma`) flags a background
+#: whose Rayleigh sigma exceeds its Rician-moment sigma by more than 1.4x.
+#: Measured over 5 noise draws of the bench_rician volumes: true air
+#: backgrounds 1.00-1.29 (the moments run 3-16 % low there: partial-volume
+#: voxels at the object's rim raise the mean), pydicom's MR_small at 10 %
+#: (faint signal, no air) 1.47-1.68.
+MOMENTS_RATIO = 1.0 / 1.4
+
+
+#: Rayleigh (A = 0) ratio of the mean of M to its standard deviation:
+#: sqrt(pi / (4 - pi)); a region with a smaller ratio is pure noise.
+_RAYLEIGH_SNR = math.sqrt(math.pi / (4.0 - math.pi))
+
+
+def _koay_xi(theta):
+    """Koay and Basser's correction factor: var(M) / sigma**2 of a Rician variable of SNR theta = A / sigma."""
+    from scipy.special import i0e, i1e
+
+    t2 = theta * theta
+    return 2.0 + t2 - math.pi / 8.0 * ((2.0 + t2) * i0e(t2 / 4.0) + t2 * i1e(t2 / 4.0)) ** 2
+
+
+def _koay_sigma(array, grid, background):
+    """(sigma, n): a region of faint, unknown signal's sigma from its Rician moments (Koay & Basser 2006).
+
+    sigma is NaN where fewer than MIN_COEFFICIENTS coefficients lie inside.
+
+    The mean m of M over the region and its noise standard deviation s
+    (Donoho's estimate over the interior coefficients whose support lies in
+    the region: local differences, blind to the signal's slow variation)
+    fix the SNR theta by ``theta = sqrt(xi(theta) (1 + m**2 / s**2) - 2)``
+    (solved by bisection) and then ``sigma = s / sqrt(xi(theta))``; a
+    region whose m / s is at or below the Rayleigh ratio 1.913 is pure
+    noise (theta = 0, ``sigma = s / 0.655``).  Channels are averaged.
+    """
+    from scipy.optimize import brentq
+
+    if min(n for a, n in enumerate(array.shape) if a != grid.channel_axis) < 8 or not background.any():
+        return np.nan, 0
+    count = int(np.count_nonzero(_support_minimum(background.astype(np.float32)) > 0.5))
+    if count < MIN_COEFFICIENTS:
+        return np.nan, count
+    sigmas = []
+    for channel in _channels(array, grid):
+        m = float(np.mean(channel[background], dtype=np.float64))
+        for shift in _shifts(channel.shape):
+            c = channel[shift]
+            inside = _support_minimum(background[shift].astype(np.float32)) > 0.5
+            s = _mad_sigma(_interior(_finest_diagonal(c), c.shape)[inside]) if inside.any() else np.nan
+            if not s > 0:
+                return np.nan, count
+            r = m / s
+            theta = 0.0
+            if r > _RAYLEIGH_SNR:  # g(0) > 0 > g(r): xi < 1 + ... keeps the root below r
+                theta = brentq(lambda t: math.sqrt(max(_koay_xi(t) * (1.0 + r * r) - 2.0, 0.0)) - t, 0.0, r)
+            sigmas.append(s / math.sqrt(_koay_xi(theta)))
+    return float(np.mean(sigmas)), count
 
 
 def rician_mean(nu):
