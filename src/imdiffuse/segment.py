@@ -915,7 +915,10 @@ def segment_fmm(image, seeds, threshold="auto", *, weight="graydiff", sigma=None
         of points reached, ``N(t)``, grows least over the next 50 % of time
         (smallest ``(N(1.5 t) - N(t)) / N(t)``), i.e. where the whole front
         is held back by the region's boundary (see :func:`auto_threshold`);
-        the same rule for every image, nothing is tuned per image.  With
+        the same rule for every image, nothing is tuned per image.  The
+        march stops as soon as that time is known (unless
+        ``return_distance``): a small object in a large volume costs about
+        its own size.  With
         ``weight="graydiff"`` on a noisy image (noise above 0.5 % of the
         intensity range), the boundary is then refined: the pixels within 3
         of it take the side whose local mean intensity (of the denoised

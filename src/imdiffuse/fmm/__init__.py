@@ -636,11 +636,12 @@ class PausedArrival:
 
     ``advance(n)`` freezes about ``n`` more points (it pauses only between
     two values, never inside one) and returns True once the march has
-    ended.  The points frozen so far are every point with a time below
-    :attr:`known`; :meth:`count` gives ``N(t) = #{T <= t}`` for such
-    times by binary search (the times are recorded in the order frozen,
-    which is sorted), :meth:`below` the mask ``T <= t``, and :meth:`times`
-    the whole ``T`` of :func:`arrival_time` (marching to the end first).
+    ended.  :meth:`count` gives ``N(t) = #{T <= t}`` over the points frozen
+    so far by binary search (the times are recorded in the order frozen,
+    which is sorted), final for ``t`` below :attr:`known`; :meth:`below`
+    gives the mask ``T <= t``, and :meth:`times` the whole ``T`` of
+    :func:`arrival_time` (marching to the end first).  Used by
+    :func:`imdiffuse.segment_fmm` to stop at its automatic threshold.
 
     The times are recorded as their running maximum: a second-order update
     can freeze a point slightly below the last time popped (measured: up to
@@ -671,9 +672,14 @@ class PausedArrival:
         return int(self._work[4][1])
 
     @property
+    def _npopped(self):
+        """Number of points frozen by the march (the seeds' boxes excluded): the length of the record."""
+        return self.frozen - int(self._work[4][3])
+
+    @property
     def known(self):
         """The counts below this time are final: the last (running maximum) time popped; inf once ended."""
-        n = self.frozen - int(self._work[4][3])
+        n = self._npopped
         if self.done:
             return np.inf
         return float(self._popped[n - 1]) if n > 0 else 0.0
@@ -681,13 +687,13 @@ class PausedArrival:
     @property
     def last(self):
         """The largest time frozen so far (the seeds' included)."""
-        n = self.frozen - int(self._work[4][3])
+        n = self._npopped
         top = float(self._seed_times[-1]) if self._seed_times.size else 0.0
         return max(top, float(self._popped[n - 1])) if n > 0 else top
 
     def positive(self):
         """Number of points frozen with a positive time."""
-        n = self.frozen - int(self._work[4][3])
+        n = self._npopped
         return int((self._seed_times > 0).sum() + (self._popped[:n] > 0).sum())
 
     def advance(self, n):
@@ -700,14 +706,14 @@ class PausedArrival:
 
     def count(self, t):
         """``#{T <= t}`` over the frozen points, for each value of the array ``t``."""
-        n = self.frozen - int(self._work[4][3])
+        n = self._npopped
         t = np.asarray(t, dtype=np.float64)
         return (np.searchsorted(self._seed_times, t, side="right")
                 + np.searchsorted(self._popped[:n], t, side="right"))
 
     def smallest_positive(self, k):
         """The k-th smallest positive time frozen (0-based), None if fewer are frozen."""
-        n = self.frozen - int(self._work[4][3])
+        n = self._npopped
         seeds = self._seed_times[self._seed_times > 0]
         head = np.concatenate([seeds[:k + 1], self._popped[:min(n, k + 1)]])
         head = head[head > 0]
