@@ -606,7 +606,8 @@ def _tissue_sigma(array, grid):
     subband to show it), iterated from the estimate over all coefficients
     (4 rounds).  Low-SNR voxels are left out because Rician noise is weaker
     there (a Rayleigh variable has a standard deviation of 0.66 sigma).
-    Channels are averaged.
+    Channels are averaged, and on small images the one-voxel shifts of the
+    wavelet grid too (:data:`SHIFT_MAX`); n counts one grid's coefficients.
     """
     if min(n for a, n in enumerate(array.shape) if a != grid.channel_axis) < 8:
         return np.nan, 0
@@ -736,7 +737,7 @@ def _koay_sigma(array, grid, background):
     (Donoho's estimate over the interior coefficients whose support lies in
     the region: local differences, blind to the signal's slow variation)
     fix the SNR theta by ``theta = sqrt(xi(theta) (1 + m**2 / s**2) - 2)``
-    (solved by bisection) and then ``sigma = s / sqrt(xi(theta))``; a
+    (solved by Brent's method) and then ``sigma = s / sqrt(xi(theta))``; a
     region whose m / s is at or below the Rayleigh ratio 1.913 is pure
     noise (theta = 0, ``sigma = s / 0.655``).  Channels are averaged.
     """
@@ -758,7 +759,9 @@ def _koay_sigma(array, grid, background):
                 return np.nan, count
             r = m / s
             theta = 0.0
-            if r > _RAYLEIGH_SNR:  # g(0) > 0 > g(r): xi < 1 + ... keeps the root below r
+            # g(t) = sqrt(xi(t) (1 + r^2) - 2) - t: g(0) > 0 above the Rayleigh
+            # ratio, g(r) < 0 (xi < 1 for t > 0): the root lies in (0, r)
+            if r > _RAYLEIGH_SNR:
                 theta = brentq(lambda t: math.sqrt(max(_koay_xi(t) * (1.0 + r * r) - 2.0, 0.0)) - t, 0.0, r)
             sigmas.append(s / math.sqrt(_koay_xi(theta)))
     return float(np.mean(sigmas)), count

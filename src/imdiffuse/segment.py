@@ -328,7 +328,7 @@ def _local_means(u, regions, where, scale):
     interpolation: a Gaussian of scale >= 3 has nothing left at the coarse
     grid's Nyquist frequency (exp(-scale^2 pi^2 / 8) < 1e-4), and this
     costs 2^ndim times fewer points and half the taps (the whole refinement
-    of a 256^3 ball: 1.7 s -> about 0.5 s).  float32: ample for a mean.
+    of a 256^3 ball: 1.7 s -> 0.65 s).  float32: ample for a mean.
     """
     from scipy import ndimage
 

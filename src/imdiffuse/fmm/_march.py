@@ -474,11 +474,13 @@ def resume(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, 
     """Go on with the march held by :func:`start`'s work arrays until it ends or ``limit`` points are frozen.
 
     The arguments up to ``padded`` are :func:`march`'s.  ``limit`` < 0:
-    no limit.  The march pauses only between two values popped, so every
-    point with a time below the last one popped is final.  ``popped``
-    (size 0: not kept) receives the running maximum of the values popped,
-    one per frozen point in the order frozen (point ``ctr[3] + j`` gets
-    ``popped[j]``): sorted, so ``N(t)`` is a binary search.
+    no limit.  The march pauses only between two values popped, never
+    inside a group of equal ones.  ``popped`` (size 0: not kept) receives
+    the running maximum of the values popped, one per frozen point in the
+    order frozen (the ``j``-th point frozen by the march gets
+    ``popped[j]``): sorted, so ``N(t)`` is a binary search, and final below
+    the last value popped (a second-order update can still freeze a later
+    point slightly below it; the running maximum counts it there).
 
     Returns True when the march has ended (heap empty, ``narrow`` or
     ``stop`` reached) and ``flag`` holds the final states; False when it
