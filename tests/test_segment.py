@@ -218,8 +218,8 @@ def test_auto_threshold_counts_equal_searchsorted(seed, n):
 def test_one_click_survives_heavy_noise(draw):
     # contrast 100 at noise sigma 50: the denoised disc keeps blotches larger
     # than the 7-pixel reference box; with the box's spread alone the weight
-    # was too strict and the front stalled inside the disc (Dice 0.07 and
-    # 0.10 on draws 5 and 7)
+    # was too strict and the front stalled inside the disc (Dice 0.93, 0.10
+    # and 0.07 on draws 4, 5 and 7)
     yy, xx = np.mgrid[:160, :160]
     disc = (yy - 80) ** 2 + (xx - 75) ** 2 <= 40**2
     img = np.where(disc, 200.0, 100.0) + np.random.default_rng(draw).normal(0, 50, disc.shape)
