@@ -458,7 +458,8 @@ def start(flag, itype):
     # cost 0.12 s on a 256^3 volume whose front never holds 1 % of it.
     hk = np.empty(nfar + 4 if frozen else 4, dtype=np.float64)
     filled = min(hk.shape[0], HEAP_FILL)
-    hk[:filled] = MAXD
+    for j in range(filled):
+        hk[j] = MAXD
     hi = np.empty(max(nfar, 1) if frozen else 1, dtype=itype.dtype)
     group = np.empty(max(nfar, 1) if frozen else 1, dtype=itype.dtype)
     ctr = np.zeros(5, dtype=np.int64)
@@ -744,7 +745,8 @@ def resume(dist, flag, sgn, speed, fext, label, shape, strides, periodic, idx2, 
             nh += far
             if nh + 4 > filled:  # sentinels ahead of the heap: the sift-down reads up to slot nh + 3
                 top = min(filled + HEAP_FILL, hk.shape[0])
-                hk[filled:top] = MAXD
+                for j in range(filled, top):  # a loop: a slice assignment costs ~1 s of compile time
+                    hk[U(j)] = MAXD
                 filled = top
             if key < hk[U(k)]:
                 _sift_up(hk, hi, state, k, key, p)
