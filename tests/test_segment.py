@@ -228,8 +228,10 @@ def test_one_click_survives_heavy_noise(draw):
 
 
 def test_auto_threshold_counts_beyond_seed_masks():
-    # a seed mask of many pixels (all T = 0) must not make the whole image
-    # the region: the first min_size points are counted beyond the seeds
+    # a seed mask of many pixels (all T = 0): its first rings arrive at 1, 2,
+    # 3... steps, a staircase N(t) that looked stalled between steps (the mask
+    # was 165 of the disc's 709 pixels); N(t) now counts beyond the seeds and
+    # starts 3 rings out
     img, disc = disc_image()
     seeds = np.zeros(disc.shape, dtype=bool)
     seeds[27:38, 25:36] = True  # 121 seed pixels > 4 * 3**2
