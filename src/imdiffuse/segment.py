@@ -482,6 +482,23 @@ def _start_time(kth, least):
     return max(float(kth), 3.0 * float(least))
 
 
+def _stall_threshold(kth, least, top, counts, seeds, ratio, stall, ndim, complete):
+    """auto_threshold's time from ``counts(grid, q)`` = N on the grid (seeds included); None if undecided.
+
+    ``kth``, ``least``: the min_size-th and the smallest positive time;
+    ``top``: the largest time (``complete``) or the time below which the
+    counts are final (a paused march: the grid stops short of it).  Without
+    a stall on a complete grid, ``top``.
+    """
+    grid, q = _rate_grid(_start_time(kth, least), top, ratio)
+    if not complete:
+        grid = grid[grid < top]
+    k = _stall_index(counts(grid, q) - seeds, ratio, stall, ndim, complete)
+    if k is None:
+        return top if complete else None
+    return float(grid[k + _PER_RATIO // 2])
+
+
 def auto_threshold(T, *, ratio=1.5, stall=0.25, min_size=None):
     """Arrival time at which the front first stalls: the ``"auto"`` threshold of :func:`segment_fmm`.
 
@@ -515,9 +532,8 @@ def auto_threshold(T, *, ratio=1.5, stall=0.25, min_size=None):
         return float(tmax) if n else 0.0
     if npos <= min_size:  # no min_size-th point: the largest positive one
         lo = _smallest(flat, npos - 1)[0]
-    grid, q = _rate_grid(_start_time(lo, least), float(tmax), ratio)
-    k = _stall_index(_count_below(flat, q, grid) - (n - npos), ratio, stall, T.ndim, complete=True)
-    return float(tmax) if k is None else float(grid[k + _PER_RATIO // 2])
+    return _stall_threshold(lo, least, float(tmax), lambda grid, q: _count_below(flat, q, grid), n - npos,
+                            ratio, stall, T.ndim, complete=True)
 
 
 def _auto_march(speed, pts, h, ratio=1.5, stall=0.25, full=False, chunk=None):
@@ -540,29 +556,26 @@ def _auto_march(speed, pts, h, ratio=1.5, stall=0.25, full=False, chunk=None):
     min_size = _default_min_size(speed.ndim)
     if chunk is None:
         chunk = max(march.size // 256, 1 << 14)
-    while True:
-        done = march.advance(march.size if full else chunk)
-        if done:
-            break
-        lo = march.smallest_positive(min_size)
-        if lo is None:
+
+    def counts(grid, q):
+        return march.count(grid)
+
+    while not march.advance(march.size if full else chunk):
+        kth = march.smallest_positive(min_size)
+        if kth is None:
             continue
-        lo = _start_time(lo, march.smallest_positive(0))
-        known = march.known
-        grid, _ = _rate_grid(lo, known, ratio)
-        grid = grid[grid < known]
-        k = _stall_index(march.count(grid) - seeds, ratio, stall, speed.ndim, complete=False)
-        if k is not None:
-            return march.below(float(grid[k + _PER_RATIO // 2])), None
+        t = _stall_threshold(kth, march.smallest_positive(0), march.known, counts, seeds, ratio, stall,
+                             speed.ndim, complete=False)
+        if t is not None:
+            return march.below(t), None
     T = march.times()
     npos = march.positive()
     with np.errstate(invalid="ignore"):
         if npos == 0:  # nothing beyond the seeds: all that was reached
             return np.isfinite(T), T
-        lo = _start_time(march.smallest_positive(min(min_size, npos - 1)), march.smallest_positive(0))
-        grid, _ = _rate_grid(lo, march.last, ratio)
-        k = _stall_index(march.count(grid) - seeds, ratio, stall, speed.ndim, complete=True)
-        return T <= (march.last if k is None else float(grid[k + _PER_RATIO // 2])), T
+        t = _stall_threshold(march.smallest_positive(min(min_size, npos - 1)), march.smallest_positive(0),
+                             march.last, counts, seeds, ratio, stall, speed.ndim, complete=True)
+        return T <= t, T
 
 
 # ---------------------------------------------------------------- kernels --
@@ -918,11 +931,11 @@ def segment_fmm(image, seeds, threshold="auto", *, weight="graydiff", sigma=None
         the same rule for every image, nothing is tuned per image.  The
         march stops as soon as that time is known (unless
         ``return_distance``): a small object in a large volume costs about
-        its own size.  With
-        ``weight="graydiff"`` on a noisy image (noise above 0.5 % of the
-        intensity range), the boundary is then refined: the pixels within 3
-        of it take the side whose local mean intensity (of the denoised
-        image) is closer, which undoes the blur of denoising.
+        its own size.  With ``weight="graydiff"`` on a noisy image (noise
+        above 0.5 % of the intensity range), the boundary is then refined:
+        the pixels within 3 of it take the side whose local mean intensity
+        (of the denoised image) is closer, which undoes the blur of
+        denoising.
     weight : {"graydiff", "gradient"} or None, optional
         How the speed is built from ``image``.  ``"graydiff"`` (default):
         the image is first denoised edge-preservingly
@@ -930,8 +943,8 @@ def segment_fmm(image, seeds, threshold="auto", *, weight="graydiff", sigma=None
         then :func:`graydiff_weight` with the seeds as reference (fast where
         the intensity is that of the seeds' neighbourhood; the spread it
         tolerates is at least 7 % of the noise level removed, the residual
-        a denoised image keeps in larger blotches than the reference box).  ``"gradient"``:
-        :func:`gradient_weight` (MATLAB's usual choice; its normalisation by
+        a denoised image keeps in larger blotches than the reference box).
+        ``"gradient"``: :func:`gradient_weight` (MATLAB's usual choice; its normalisation by
         the largest gradient makes weak edges leaky when strong ones exist).
         None: ``image`` is the weight.
     sigma : float, optional
