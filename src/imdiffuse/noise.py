@@ -595,7 +595,23 @@ TISSUE_SE = 3.0
 _MAD_SE = 1.166
 
 
-def _tissue_sigma(array, grid):
+def _shifted_details(array, grid):
+    """``[(channel, k, shift, |d|)]``: the interior finest coefficients of each channel's k-th :func:`_shifts` crop.
+
+    Computed once for both of :func:`_rician_sigma`'s cross-checks; None for
+    images with a spatial axis shorter than 8 (neither applies there).
+    """
+    if min(n for a, n in enumerate(array.shape) if a != grid.channel_axis) < 8:
+        return None
+    out = []
+    for ci, channel in enumerate(_channels(array, grid)):
+        for k, shift in enumerate(_shifts(channel.shape)):
+            c = channel[shift]
+            out.append((ci, k, shift, np.abs(_interior(_finest_diagonal(c), c.shape))))
+    return out
+
+
+def _tissue_sigma(array, grid, details=None):
     """(sigma, n) from the n bright (high-SNR) coefficients of magnitude data; sigma NaN where too few are bright.
 
     Donoho's estimate restricted to the interior coefficients whose support
@@ -608,33 +624,35 @@ def _tissue_sigma(array, grid):
     there (a Rayleigh variable has a standard deviation of 0.66 sigma).
     Channels are averaged, and on small images the one-voxel shifts of the
     wavelet grid too (:data:`SHIFT_MAX`); n counts one grid's coefficients.
+    ``details``: :func:`_shifted_details`, when already computed.
     """
-    if min(n for a, n in enumerate(array.shape) if a != grid.channel_axis) < 8:
+    if details is None:
+        details = _shifted_details(array, grid)
+    if details is None:
         return np.nan, 0
     from ._kernels import gaussian_filter
 
+    channels = _channels(array, grid)
     sigmas = []
     used = 0
-    for channel in _channels(array, grid):
-        for k, shift in enumerate(_shifts(channel.shape)):
-            c = channel[shift]
-            d = np.abs(_interior(_finest_diagonal(c), c.shape))
-            smooth = gaussian_filter(np.asarray(c, dtype=np.float32), [1.0] * c.ndim)
-            local = _support_minimum(smooth)
-            sigma = _mad_sigma(d)
-            need = max(MIN_COEFFICIENTS, 0.05 * d.size)  # and 5 % of them
-            for _ in range(4):
-                if not sigma > 0:
-                    break
-                bright = local > TISSUE_SNR * sigma
-                if np.count_nonzero(bright) < need:
-                    sigma = np.nan
-                    break
-                sigma = _mad_sigma(d[bright])
-            else:
-                if k == 0:  # the shifts' coefficients are correlated: one grid's count for the standard error
-                    used += int(np.count_nonzero(bright))
-            sigmas.append(sigma)
+    for ci, k, shift, d in details:
+        c = channels[ci][shift]
+        smooth = gaussian_filter(np.asarray(c, dtype=np.float32), [1.0] * c.ndim)
+        local = _support_minimum(smooth)
+        sigma = _mad_sigma(d)
+        need = max(MIN_COEFFICIENTS, 0.05 * d.size)  # and 5 % of them
+        for _ in range(4):
+            if not sigma > 0:
+                break
+            bright = local > TISSUE_SNR * sigma
+            if np.count_nonzero(bright) < need:
+                sigma = np.nan
+                break
+            sigma = _mad_sigma(d[bright])
+        else:
+            if k == 0:  # the shifts' coefficients are correlated: one grid's count for the standard error
+                used += int(np.count_nonzero(bright))
+        sigmas.append(sigma)
     return float(np.mean(sigmas)), used
 
 
@@ -690,9 +708,10 @@ def _rician_sigma(array, grid, sigma_bg, given_mask, mask=None) -> float:
     """
     if given_mask:
         return sigma_bg
-    tissue, n = _tissue_sigma(array, grid)
+    details = _shifted_details(array, grid)
+    tissue, n = _tissue_sigma(array, grid, details)
     background = _background_stats(array, grid.channel_axis, mask)[0]
-    moments, m = _koay_sigma(array, grid, background)
+    moments, m = _koay_sigma(array, grid, background, details)
 
     def clearly_below(estimate, count, ratio):
         limit = min(ratio, 1.0 - TISSUE_SE * _MAD_SE / math.sqrt(max(count, 1))) * sigma_bg
@@ -728,7 +747,7 @@ def _koay_xi(theta):
     return 2.0 + t2 - math.pi / 8.0 * ((2.0 + t2) * i0e(t2 / 4.0) + t2 * i1e(t2 / 4.0)) ** 2
 
 
-def _koay_sigma(array, grid, background):
+def _koay_sigma(array, grid, background, details=None):
     """(sigma, n): a region of faint, unknown signal's sigma from its Rician moments (Koay & Basser 2006).
 
     sigma is NaN where fewer than MIN_COEFFICIENTS coefficients lie inside.
@@ -739,31 +758,36 @@ def _koay_sigma(array, grid, background):
     fix the SNR theta by ``theta = sqrt(xi(theta) (1 + m**2 / s**2) - 2)``
     (solved by Brent's method) and then ``sigma = s / sqrt(xi(theta))``; a
     region whose m / s is at or below the Rayleigh ratio 1.913 is pure
-    noise (theta = 0, ``sigma = s / 0.655``).  Channels are averaged.
+    noise (theta = 0, ``sigma = s / 0.655``).  Channels are averaged, and
+    on small images the shifts of :func:`_shifted_details` (``details``,
+    when already computed).
     """
     from scipy.optimize import brentq
 
-    if min(n for a, n in enumerate(array.shape) if a != grid.channel_axis) < 8 or not background.any():
+    if not background.any():
+        return np.nan, 0
+    if details is None:
+        details = _shifted_details(array, grid)
+    if details is None:
         return np.nan, 0
     count = int(np.count_nonzero(_support_minimum(background.astype(np.float32)) > 0.5))
     if count < MIN_COEFFICIENTS:
         return np.nan, count
+    means = [float(np.mean(channel[background], dtype=np.float64)) for channel in _channels(array, grid)]
     sigmas = []
-    for channel in _channels(array, grid):
-        m = float(np.mean(channel[background], dtype=np.float64))
-        for shift in _shifts(channel.shape):
-            c = channel[shift]
-            inside = _support_minimum(background[shift].astype(np.float32)) > 0.5
-            s = _mad_sigma(_interior(_finest_diagonal(c), c.shape)[inside]) if inside.any() else np.nan
-            if not s > 0:
-                return np.nan, count
-            r = m / s
-            theta = 0.0
-            # g(t) = sqrt(xi(t) (1 + r^2) - 2) - t: g(0) > 0 above the Rayleigh
-            # ratio, g(r) < 0 (xi < 1 for t > 0): the root lies in (0, r)
-            if r > _RAYLEIGH_SNR:
-                theta = brentq(lambda t: math.sqrt(max(_koay_xi(t) * (1.0 + r * r) - 2.0, 0.0)) - t, 0.0, r)
-            sigmas.append(s / math.sqrt(_koay_xi(theta)))
+    for ci, _, shift, d in details:
+        m = means[ci]
+        inside = _support_minimum(background[shift].astype(np.float32)) > 0.5
+        s = _mad_sigma(d[inside]) if inside.any() else np.nan
+        if not s > 0:
+            return np.nan, count
+        r = m / s
+        theta = 0.0
+        # g(t) = sqrt(xi(t) (1 + r^2) - 2) - t: g(0) > 0 above the Rayleigh
+        # ratio, g(r) < 0 (xi < 1 for t > 0): the root lies in (0, r)
+        if r > _RAYLEIGH_SNR:
+            theta = brentq(lambda t: math.sqrt(max(_koay_xi(t) * (1.0 + r * r) - 2.0, 0.0)) - t, 0.0, r)
+        sigmas.append(s / math.sqrt(_koay_xi(theta)))
     return float(np.mean(sigmas)), count
 
 
