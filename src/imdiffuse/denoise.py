@@ -477,7 +477,7 @@ def denoise(image, *, method="auto", noise="auto", sigma=None, mask=None, spacin
         if not sigma > 0:  # a noise-free (e.g. constant) image: nothing to remove
             return np.array(array, dtype=grid.dtype, copy=True)
     elif noise == "auto":
-        noise, _, fraction = _detect(array, grid, mask, sigma)
+        noise, _, fraction, _ = _detect(array, grid, mask, sigma)
     h = math.prod(grid.spacing) ** (1.0 / grid.ndim)
     contrast = robust_contrast(array, sigma)
     rel = sigma / contrast

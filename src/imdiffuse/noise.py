@@ -252,25 +252,26 @@ def _dark_magnitude(array, grid, sigma) -> bool:
 
 
 def _detect(array, grid, mask, sigma=None):
-    """(model, sigma, background fraction) for noise='auto'.
+    """(model, sigma, background fraction, background) for noise='auto'.
 
-    Rician with a Rayleigh background: its sigma and fraction.  Rician
-    without one (:func:`_dark_magnitude`, only when no ``mask`` declares a
-    background): the Gaussian estimate (or the ``sigma`` given) and fraction
-    0.  Gaussian: the Gaussian estimate when it was needed, else None.
+    Rician with a Rayleigh background: its sigma, fraction and mask (which
+    :func:`_rician_sigma` cross-checks).  Rician without one
+    (:func:`_dark_magnitude`, only when no ``mask`` declares a background):
+    the Gaussian estimate (or the ``sigma`` given), fraction 0 and None.
+    Gaussian: the Gaussian estimate when it was needed, else None; and None.
     """
     if float(array.min()) < 0:
-        return "gaussian", None, 0.0
-    _, bg_sigma, cv, skew, fraction = _background_stats(array, grid.channel_axis, mask)
+        return "gaussian", None, 0.0, None
+    background, bg_sigma, cv, skew, fraction = _background_stats(array, grid.channel_axis, mask)
     if bg_sigma > 0 and _rayleigh_like(cv, skew, fraction):
-        return "rician", bg_sigma, fraction
+        return "rician", bg_sigma, fraction, background
     if mask is not None:
-        return "gaussian", None, fraction
+        return "gaussian", None, fraction, None
     if sigma is None:
         sigma = _gaussian_sigma(array, grid)
     if _dark_magnitude(array, grid, sigma):
-        return "rician", sigma, 0.0
-    return "gaussian", sigma, fraction
+        return "rician", sigma, 0.0, None
+    return "gaussian", sigma, fraction, None
 
 
 def _check_mask(mask, grid, *, allow_auto=True, name="mask"):
@@ -375,9 +376,9 @@ def _estimate(array, grid, noise, mask, *, trust_mask=True):
     so its outside is cross-checked like a found background.
     """
     if noise == "auto":
-        model, sigma, fraction = _detect(array, grid, mask)
+        model, sigma, fraction, background = _detect(array, grid, mask)
         if model == "rician" and fraction > 0:
-            sigma = _rician_sigma(array, grid, sigma, trust_mask and mask is not None, mask)
+            sigma = _rician_sigma(array, grid, sigma, trust_mask and mask is not None, background)
             log.info("noise model: rician (dark background %.0f%% of the voxels, sigma %.4g)", 100 * fraction, sigma)
             return sigma, model, fraction
         if model == "rician":
@@ -392,7 +393,7 @@ def _estimate(array, grid, noise, mask, *, trust_mask=True):
             raise ValueError(
                 f"noise='rician' needs magnitude data (values >= 0), got a minimum of {float(array.min()):g}"
             )
-        _, sigma, cv, skew, fraction = _background_stats(array, grid.channel_axis, mask)
+        background, sigma, cv, skew, fraction = _background_stats(array, grid.channel_axis, mask)
         # a given mask declares the outside background; a found one must look like noise
         if not sigma > 0 or fraction == 0 or (mask is None and not _rayleigh_like(cv, skew, fraction)):
             if mask is None:  # no background, but maybe dark tissue only magnitude noise explains
@@ -403,7 +404,7 @@ def _estimate(array, grid, noise, mask, *, trust_mask=True):
                 "noise='rician': found no dark background of Rayleigh-distributed noise to estimate sigma "
                 "from; give sigma=, or a mask= of the object whose outside is background"
             )
-        return _rician_sigma(array, grid, sigma, trust_mask and mask is not None, mask), "rician", fraction
+        return _rician_sigma(array, grid, sigma, trust_mask and mask is not None, background), "rician", fraction
     return _gaussian_sigma(array, grid), "gaussian", 0.0
 
 
@@ -689,7 +690,7 @@ def _support_minimum(smooth):
     return out
 
 
-def _rician_sigma(array, grid, sigma_bg, given_mask, mask=None) -> float:
+def _rician_sigma(array, grid, sigma_bg, given_mask, background) -> float:
     """The background's Rayleigh sigma, cross-checked against two estimates that allow for signal in it.
 
     A background found automatically may hold faint signal (a scan cropped
@@ -705,12 +706,13 @@ def _rician_sigma(array, grid, sigma_bg, given_mask, mask=None) -> float:
     10 % noise, over 30 noise draws: bright voxels +3.6 % +- 6.0 %, moments
     -3.0 % +- 4.6 %, their mean +0.3 % +- 3.4 % (all 30 within 10 %).  A
     background the user declared with ``mask=`` is trusted as it is.
+    ``background``: the mask ``sigma_bg`` was measured on
+    (:func:`_background_stats`).
     """
     if given_mask:
         return sigma_bg
     details = _shifted_details(array, grid)
     tissue, n = _tissue_sigma(array, grid, details)
-    background = _background_stats(array, grid.channel_axis, mask)[0]
     moments, m = _koay_sigma(array, grid, background, details)
 
     def clearly_below(estimate, count, ratio):
