@@ -193,14 +193,14 @@ _PERCENTILE_SAMPLE = 1 << 20
 
 
 def _percentiles(a, q):
-    """np.percentile(a, q), on every k-th point of a large array (a 256^3 volume: 0.1 s -> 10 ms).
+    """np.percentile(a, q) on :func:`imdiffuse.noise._subsample` of a large array (256^3: 0.1 s -> 10 ms).
 
     Only for the coarse scales here (the noise test, a weight's scale floor),
     where a subsample of a million points changes nothing that matters.
     """
-    flat = np.ravel(a)
-    step = max(flat.shape[0] // _PERCENTILE_SAMPLE, 1)
-    return np.percentile(flat[::step], q)
+    from .noise import _subsample
+
+    return np.percentile(_subsample(np.asarray(a), _PERCENTILE_SAMPLE), q)
 
 
 def _prepare(image, weight, sigma, spacing):
